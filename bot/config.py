@@ -1,0 +1,179 @@
+"""Typed settings: defaults < config.toml < environment (ZHITONG_<SECTION>_<KEY>) < explicit overrides.
+
+Nothing is read at import time: call :func:`load_settings` where the program starts (CLI, bot, tests).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+CONFIG_ENV = "ZHITONG_CONFIG"
+DEFAULT_CONFIG_FILE = Path("config.toml")
+
+
+class DatabaseSettings(BaseModel):
+    # Empty means "SQLite file in the data dir"; any SQLAlchemy URL works, e.g.
+    # postgresql+asyncpg://user@127.0.0.1:5432/zhitong (sync code derives the matching sync driver).
+    url: str = ""
+    echo: bool = False
+
+
+class VectorSettings(BaseModel):
+    # Empty: embedded Chroma PersistentClient under <data_dir>/chroma; else a Chroma server URL.
+    url: str = ""
+    collection: str = "zhitong_kb"
+
+
+class EmbedderSettings(BaseModel):
+    # "use": Universal Sentence Encoder multilingual shipped in a PyPI wheel (works offline).
+    # "sentence-transformers": any model name or local path in `model`.
+    kind: Literal["use", "sentence-transformers"] = "use"
+    model: str = ""
+    batch_size: int = Field(default=64, ge=1, le=4096)
+    threads: int = Field(default=2, ge=1, le=64)
+
+
+class RetrievalSettings(BaseModel):
+    top_k: int = Field(default=8, ge=1, le=50)
+    candidates: int = Field(default=40, ge=5, le=500)
+    # Weight of the dense score in the min-max linear fusion; lexical gets 1 - dense_weight.
+    dense_weight: float = Field(default=0.3, ge=0.0, le=1.0)
+    # Below this fused confidence the question is offered to the desk instead of answered.
+    min_confidence: float = Field(default=0.35, ge=0.0, le=1.0)
+
+
+class LLMSettings(BaseModel):
+    # Empty base_url: no LLM, answers are composed from the retrieved records only.
+    base_url: str = ""
+    model: str = ""
+    api_key: SecretStr = SecretStr("")
+    temperature: float = Field(default=0.1, ge=0.0, le=2.0)
+    timeout_s: float = Field(default=30.0, gt=0)
+
+
+class IngestSettings(BaseModel):
+    max_file_mb: float = Field(default=20.0, gt=0)
+    chunk_chars: int = Field(default=400, ge=100, le=4000)
+    chunk_overlap: int = Field(default=60, ge=0, le=1000)
+
+
+class DeskSettings(BaseModel):
+    timezone: str = "Asia/Shanghai"
+    # Working hours used to count "working hours" for the acceptance deadline.
+    workday_start: str = "09:00"
+    workday_end: str = "18:00"
+    lunch_start: str = "12:00"
+    lunch_end: str = "13:30"
+    accept_within_hours: float = Field(default=4, gt=0)
+    resolve_within_days: int = Field(default=5, ge=1)
+    followup_within_days: int = Field(default=3, ge=1)
+    # Warn the assignee when this fraction of the allowed time has elapsed.
+    warn_at_fraction: float = Field(default=0.75, gt=0, lt=1)
+    rating_within_days: int = Field(default=3, ge=1)
+    rating_reminder_after_days: int = Field(default=2, ge=1)
+    # Optional admin-maintained holiday overrides (YAML); relative paths are inside data_dir.
+    holidays_file: str = "holidays.yaml"
+    scheduler_interval_s: float = Field(default=60, gt=0)
+
+
+class TelegramSettings(BaseModel):
+    token: SecretStr = SecretStr("")
+    # Point the real bot at any Bot API server, e.g. http://127.0.0.1:9000/bot for the tests.
+    base_url: str = "https://api.telegram.org/bot"
+    base_file_url: str = "https://api.telegram.org/file/bot"
+    mode: Literal["polling", "webhook"] = "polling"
+    webhook_url: str = ""
+    webhook_listen: str = "0.0.0.0"
+    webhook_port: int = 8443
+    webhook_secret: SecretStr = SecretStr("")
+    staff_group_id: int = 0
+    use_topics: bool = True
+    admin_ids: list[int] = Field(default_factory=list)
+    show_staff_names: bool = True
+    # Flood control per user: at most `flood_messages` within `flood_window_s`.
+    flood_messages: int = Field(default=8, ge=1)
+    flood_window_s: float = Field(default=10.0, gt=0)
+    max_upload_mb: float = Field(default=20.0, gt=0)
+
+
+class DashboardSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = 8080
+    secret_key: SecretStr = SecretStr("")
+    session_max_age_s: int = 8 * 3600
+    lockout_failures: int = 5
+    lockout_minutes: int = 15
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="ZHITONG_",
+        env_nested_delimiter="_",
+        env_nested_max_split=1,
+        env_ignore_empty=True,
+        extra="ignore",
+    )
+
+    data_dir: Path = Path("var")
+    log_level: str = "INFO"
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    vector: VectorSettings = Field(default_factory=VectorSettings)
+    embedder: EmbedderSettings = Field(default_factory=EmbedderSettings)
+    retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
+    llm: LLMSettings = Field(default_factory=LLMSettings)
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
+    desk: DeskSettings = Field(default_factory=DeskSettings)
+    telegram: TelegramSettings = Field(default_factory=TelegramSettings)
+    dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
+
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute_data_dir(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_file = Path(os.environ.get(CONFIG_ENV, DEFAULT_CONFIG_FILE))
+        # Earlier sources win: explicit overrides, then the environment, then the TOML file.
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
+
+    @property
+    def database_url(self) -> str:
+        """The async SQLAlchemy URL (SQLite file in the data dir unless configured)."""
+        if self.database.url:
+            return self.database.url
+        return f"sqlite+aiosqlite:///{self.data_dir / 'zhitong.db'}"
+
+    @property
+    def chroma_path(self) -> Path:
+        return self.data_dir / "chroma"
+
+    def resolve_in_data_dir(self, name: str) -> Path:
+        path = Path(name).expanduser()
+        return path if path.is_absolute() else self.data_dir / path
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Build settings; `config_file` replaces config.toml / $ZHITONG_CONFIG, `overrides` win over all."""
+    if config_file is not None:
+        os.environ[CONFIG_ENV] = str(config_file)
+    settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return settings

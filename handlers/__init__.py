@@ -1,0 +1,1 @@
+"""Telegram handlers, one module per role. Thin: parse → call a service → render."""

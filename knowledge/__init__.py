@@ -1,0 +1,1 @@
+"""Retrieval and answering: embedder, vector store, lexical index, hybrid retriever, answer composer."""
