@@ -55,9 +55,9 @@ def configure_logging(level: str) -> None:
 
 
 def _register_all() -> None:
-    from bot.cli import dashboard, desk, kb, run
+    from bot.cli import dashboard, desk, ingest, kb, run
 
-    for module in (kb, desk, run, dashboard):
+    for module in (ingest, kb, desk, run, dashboard):
         module.register(app)
 
 
