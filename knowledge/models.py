@@ -1,6 +1,8 @@
 """Tables of the knowledge base. The relational store is the source of truth:
 Chroma holds vectors for these records and BM25 is rebuilt from them, so an ingest that was
 interrupted between the vector upsert and the SQL commit leaves nothing citable behind.
+
+The ingest ↔ retrieval interface contract is in docs/knowledge-contract.md — read it first.
 """
 
 from __future__ import annotations

@@ -1,4 +1,7 @@
-"""Plain data types shared by ingest and retrieval (no I/O here)."""
+"""Plain data types shared by ingest and retrieval (no I/O here).
+
+The ingest ↔ retrieval interface contract is in docs/knowledge-contract.md — read it first.
+"""
 
 from __future__ import annotations
 
