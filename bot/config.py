@@ -113,6 +113,8 @@ class DashboardSettings(BaseModel):
     session_max_age_s: int = 8 * 3600
     lockout_failures: int = 5
     lockout_minutes: int = 15
+    # Mark the session cookie Secure (send only over HTTPS); turn on behind a TLS-terminating proxy.
+    https_only: bool = False
 
 
 class Settings(BaseSettings):
