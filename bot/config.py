@@ -104,6 +104,13 @@ class TelegramSettings(BaseModel):
     flood_messages: int = Field(default=8, ge=1)
     flood_window_s: float = Field(default=10.0, gt=0)
     max_upload_mb: float = Field(default=20.0, gt=0)
+    # How often the outbox (desk notifications) is polled; desk actions in the bot also deliver at once.
+    outbox_interval_s: float = Field(default=3.0, gt=0)
+    # AIORateLimiter: Telegram's limits (~30 msg/s overall, 20 msg/min per group); 0 disables a limit.
+    rate_overall_per_s: float = Field(default=30.0, ge=0)
+    rate_group_per_min: float = Field(default=20.0, ge=0)
+    # Updates handled at once (different chats run in parallel; one chat's updates stay in order).
+    concurrent_updates: int = Field(default=64, ge=1, le=1024)
 
 
 class DashboardSettings(BaseModel):

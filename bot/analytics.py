@@ -1,0 +1,126 @@
+"""Question analytics: what owners ask, whether it was answered or routed, and their 有用/没用 feedback.
+
+One small table of its own (``question_log``). Written by the bot after each answer; read by /stats and
+by anyone wanting "unanswered questions of the week" to improve the directory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import BigInteger, DateTime, Text, func
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel import Field, SQLModel, col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class QuestionLog(SQLModel, table=True):
+    __tablename__ = "question_log"
+
+    id: int | None = Field(default=None, primary_key=True)
+    tg_user_id: int = Field(sa_type=BigInteger, index=True)
+    question: str = Field(sa_type=Text)
+    routed: bool = False  # the knowledge core said "route to desk"
+    escalated: bool = False  # the owner pressed 转人工 on it (or intake started from it)
+    top_kind: str = Field(default="", max_length=16)
+    top_title: str = Field(default="", max_length=200)
+    top_department: str = Field(default="", max_length=100)
+    feedback: str = Field(default="", max_length=8)  # "" | "up" | "down"
+    latency_ms: float = 0.0
+    created_at: datetime = Field(default_factory=_utcnow, sa_type=DateTime(timezone=True), index=True)  # type: ignore[call-overload]
+
+
+@dataclass
+class StatsReport:
+    days: int
+    asked: int
+    answered: int
+    routed: int
+    escalated: int
+    up: int
+    down: int
+    unanswered: list[tuple[str, int]] = field(default_factory=list)  # (question, times asked)
+
+    @property
+    def down_rate(self) -> float:
+        rated = self.up + self.down
+        return self.down / rated if rated else 0.0
+
+
+class FeedbackRefused(Exception):
+    """The question is not the presser's own (or unknown)."""
+
+
+class Analytics:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    async def record_question(
+        self, *, tg_user_id: int, question: str, routed: bool, top_kind: str = "", top_title: str = "",
+        top_department: str = "", latency_ms: float = 0.0,
+    ) -> int:
+        row = QuestionLog(
+            tg_user_id=tg_user_id, question=question[:2000], routed=routed, top_kind=top_kind,
+            top_title=top_title[:200], top_department=top_department[:100], latency_ms=latency_ms,
+        )
+        async with self._sessions() as session, session.begin():
+            session.add(row)
+            await session.flush()
+            assert row.id is not None
+            return row.id
+
+    async def get(self, question_id: int, tg_user_id: int) -> QuestionLog:
+        """The owner's own question row; FeedbackRefused for anybody else's or an unknown id."""
+        async with self._sessions() as session:
+            row = await session.get(QuestionLog, question_id)
+        if row is None or row.tg_user_id != tg_user_id:
+            raise FeedbackRefused(question_id)
+        return row
+
+    async def record_feedback(self, question_id: int, tg_user_id: int, useful: bool) -> None:
+        async with self._sessions() as session, session.begin():
+            row = await session.get(QuestionLog, question_id)
+            if row is None or row.tg_user_id != tg_user_id:
+                raise FeedbackRefused(question_id)
+            row.feedback = "up" if useful else "down"
+            session.add(row)
+
+    async def mark_escalated(self, question_id: int, tg_user_id: int) -> None:
+        async with self._sessions() as session, session.begin():
+            row = await session.get(QuestionLog, question_id)
+            if row is not None and row.tg_user_id == tg_user_id:
+                row.escalated = True
+                session.add(row)
+
+    async def stats(self, *, days: int = 7, now: datetime | None = None, top: int = 10) -> StatsReport:
+        since = (now or _utcnow()) - timedelta(days=days)
+        async with self._sessions() as session:
+            base = select(QuestionLog).where(col(QuestionLog.created_at) >= since)
+            rows = list((await session.exec(base)).all())
+            # Unanswered = routed by the core, escalated by the owner, or marked 没用.
+            unanswered_q = (
+                select(QuestionLog.question, func.count())
+                .where(col(QuestionLog.created_at) >= since)
+                .where(
+                    col(QuestionLog.routed) | col(QuestionLog.escalated) | (col(QuestionLog.feedback) == "down")
+                )
+                .group_by(QuestionLog.question)
+                .order_by(func.count().desc(), QuestionLog.question)
+                .limit(top)
+            )
+            unanswered = [(str(q), int(n)) for q, n in (await session.exec(unanswered_q)).all()]
+        return StatsReport(
+            days=days,
+            asked=len(rows),
+            answered=sum(1 for r in rows if not r.routed),
+            routed=sum(1 for r in rows if r.routed or r.escalated),
+            escalated=sum(1 for r in rows if r.escalated),
+            up=sum(1 for r in rows if r.feedback == "up"),
+            down=sum(1 for r in rows if r.feedback == "down"),
+            unanswered=unanswered,
+        )
