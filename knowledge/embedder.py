@@ -92,8 +92,9 @@ class SentenceTransformerEmbedder:
 
         self._model: Any = SentenceTransformer(model_name_or_path, device=device)
         # sentence-transformers ≥ 5 renamed the getter; older releases only have the long name.
-        getter = getattr(self._model, "get_embedding_dimension", None) or getattr(
-            self._model, "get_sentence_embedding_dimension"
+        getter = (
+            getattr(self._model, "get_embedding_dimension", None)
+            or self._model.get_sentence_embedding_dimension
         )
         dim = getter()
         if dim is None:  # some pooling setups only know their size after one pass

@@ -1,0 +1,182 @@
+"""BM25 over Chinese: jieba words plus character bigrams in ONE index (NOTES.md: best on Chinese).
+
+Why both: jieba words carry exact matches of names the directory knows (added to jieba's dictionary:
+department names, aliases, item names), bigrams survive typos, unknown words and segmentation
+mistakes. Stop words (question phrasing, generic verbs such as 办理/申请) are removed before bigrams
+are formed, so "怎么办理" does not produce the noise bigram "么办".
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+import threading
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+# Words that say how someone asks, not what about. Generic government verbs are here too: they occur
+# in nearly every record and otherwise dominate BM25 scores (Langchain-Chatchat #5024).
+_STOP_TEXT = """
+    的 了 着 过 吗 呢 吧 啊 呀 哦 嘛 哈 么 啦 喔 哟 噢 呗 咯 嗯 额 哎 唉 诶 耶 之 与 及 和 或 跟 同 并 而 且
+    也 都 就 还 又 再 才 很 太 挺 最 更 比较 非常 特别 真的 一下 一点 一些 有点 有些 这 那 这个 那个 这些 那些
+    这样 那样 这么 那么 这里 那里 这儿 那儿 哪 哪个 哪些 哪里 哪儿 哪家 什么 啥 咋 怎 怎么 怎样 怎么样 如何
+    为什么 为啥 多少 几 几个 是否 是不是 能不能 可不可以 能否 有没有 要不要 会不会 多久 多长时间 多长 多大
+    我 我们 你 你们 您 他 她 它 他们 咱 咱们 自己 本人 人家 大家 企业 老板 单位 一个 个 家 位
+    是 有 在 去 来 到 给 让 把 被 对 向 从 往 为 以 于 用 按 要 想 需要 需 得 应该 应当 必须 能 能够 可以 可
+    会 该 请 请问 问 问一下 问下 咨询 知道 告诉 了解 打听 麻烦 谢谢 你好 您好 好 喂 在吗 求 帮 帮忙 帮我
+    办 办理 申请 申办 申领 办个 弄 搞 做 干 找 找谁 谁 哪位 部门 单位 地方 手续 流程 程序 事 事情 事项 问题
+    情况 东西 方面 相关 有关 关于 一般 通常 现在 目前 今天 已经 刚 刚刚 准备 打算 开始 之后 以后 以前
+    然后 如果 要是 但是 可是 不过 因为 所以 还是 或者 以及 等 等等 啊 吗 呢 么 呐 哇 没 没有 不 不是 不能
+"""
+STOP_WORDS: frozenset[str] = frozenset(_STOP_TEXT.split())
+
+_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_WORDLIKE = re.compile(r"^[\w\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+$")
+_NAME_OK = re.compile(r"^[0-9A-Za-z\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff（）()]{2,24}$")
+# Parenthesised parts of names ("（广东省人民防空办公室）") are also names worth knowing.
+_PARENS = re.compile(r"[（(]([^（）()]{2,24})[）)]")
+
+_tokenizer_lock = threading.Lock()
+_tokenizer: object | None = None
+_known_words: set[str] = set()
+
+
+def _jieba() -> object:
+    """One jieba Tokenizer per process (initialising costs ~1 s; it caches in the temp dir)."""
+    global _tokenizer
+    with _tokenizer_lock:
+        if _tokenizer is None:
+            import jieba
+
+            jieba.setLogLevel(logging.WARNING)
+            tok = jieba.Tokenizer()
+            tok.initialize()
+            _tokenizer = tok
+        return _tokenizer
+
+
+def add_domain_words(words: Iterable[str]) -> int:
+    """Teach jieba the directory's names (departments, aliases, item names); returns how many were new."""
+    tok = _jieba()
+    added = 0
+    with _tokenizer_lock:
+        for raw in words:
+            for word in _name_variants(raw):
+                if word in _known_words:
+                    continue
+                _known_words.add(word)
+                # A high frequency makes jieba keep the whole name together.
+                tok.add_word(word, freq=max(2000, 200 * len(word)))  # type: ignore[attr-defined]
+                added += 1
+    return added
+
+
+def _name_variants(raw: str) -> list[str]:
+    name = normalize(raw).strip()
+    out: list[str] = []
+    if _NAME_OK.match(name):
+        out.append(name)
+    out.extend(m for m in _PARENS.findall(name) if _NAME_OK.match(m))
+    bare = _PARENS.sub("", name).strip()
+    if bare != name and _NAME_OK.match(bare):
+        out.append(bare)
+    return [w for w in out if "(" not in w and "（" not in w]
+
+
+def normalize(text: str) -> str:
+    """NFKC (full-width → half-width), lower case, collapsed whitespace."""
+    return re.sub(r"\s+", " ", unicodedata.normalize("NFKC", text)).lower()
+
+
+def _is_content(word: str) -> bool:
+    return bool(word.strip()) and bool(_WORDLIKE.match(word)) and word not in STOP_WORDS
+
+
+def analyze(text: str, *, unigrams: bool = False) -> list[str]:
+    """Index/query terms: jieba words (and their dictionary sub-words) + CJK bigrams of content runs."""
+    tok = _jieba()
+    text = normalize(text)
+    terms: list[str] = []
+    runs: list[str] = []
+    run: list[str] = []
+    for word in tok.lcut(text, HMM=True):  # type: ignore[attr-defined]
+        if not _is_content(word):
+            if run:
+                runs.append("".join(run))
+                run = []
+            continue
+        run.append(word)
+        if len(word) >= 2 or not _CJK.match(word):
+            terms.append(word)
+        if len(word) > 2 and _CJK.match(word):
+            freq = tok.FREQ  # type: ignore[attr-defined]
+            # Same idea as jieba's cut_for_search: known 2/3-character words inside a long word.
+            for size in (2, 3):
+                if len(word) > size:
+                    terms.extend(
+                        g
+                        for i in range(len(word) - size + 1)
+                        if freq.get(g := word[i : i + size]) and g not in STOP_WORDS
+                    )
+    if run:
+        runs.append("".join(run))
+    for chunk in runs:
+        for piece in re.findall(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+", chunk):
+            if unigrams:
+                terms.extend(piece)
+            terms.extend(piece[i : i + 2] for i in range(len(piece) - 1))
+    return terms
+
+
+@dataclass(frozen=True, slots=True)
+class LexicalHit:
+    index: int
+    score: float
+
+
+class LexicalIndex:
+    """A BM25 index over documents; documents are referred to by their position."""
+
+    def __init__(self, documents: Sequence[str], *, unigrams: bool = False) -> None:
+        import bm25s
+
+        self.unigrams = unigrams
+        self.doc_terms: list[frozenset[str]] = []
+        corpus: list[list[str]] = []
+        df: dict[str, int] = {}
+        for doc in documents:
+            terms = analyze(doc, unigrams=unigrams) or [""]
+            corpus.append(terms)
+            unique = frozenset(terms)
+            self.doc_terms.append(unique)
+            for term in unique:
+                df[term] = df.get(term, 0) + 1
+        self.size = len(corpus)
+        self._df = df
+        self._bm25 = bm25s.BM25()
+        if corpus:
+            self._bm25.index(corpus, show_progress=False)
+        self._vocab: dict[str, int] = dict(self._bm25.vocab_dict) if corpus else {}
+
+    def idf(self, term: str) -> float:
+        """Inverse document frequency; a term the corpus never saw gets the highest value."""
+        df = self._df.get(term, 0)
+        return math.log(1.0 + (self.size - df + 0.5) / (df + 0.5))
+
+    def search(self, query_terms: Sequence[str], k: int) -> list[LexicalHit]:
+        """The best `k` documents with a positive score, best first."""
+        # bm25s silently drops unknown terms and returns arbitrary score-0 documents when none is left.
+        known = [t for t in query_terms if t in self._vocab and t]
+        if not known or self.size == 0:
+            return []
+        scores = np.asarray(self._bm25.get_scores(known), dtype=np.float32)
+        k = min(k, self.size)
+        top = np.argpartition(-scores, k - 1)[:k] if k < self.size else np.arange(self.size)
+        top = top[np.argsort(-scores[top], kind="stable")]
+        return [LexicalHit(int(i), float(scores[i])) for i in top if scores[i] > 0]

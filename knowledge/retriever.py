@@ -1,0 +1,228 @@
+"""Hybrid retrieval: dense (Chroma) + lexical (BM25), min-max linear fusion, alias resolution.
+
+Scores of the two retrievers live on different scales, so each candidate list is min-max normalised
+and fused as `w * dense + (1 - w) * lexical` with `w = retrieval.dense_weight` (NOTES.md: lexical
+carries Chinese retrieval; equal-weight fusion was worse than BM25 alone).
+
+Fused scores are relative (the best candidate always scores high), so whether anything matches at all
+is judged separately by `confidence`: how much of the question's content (IDF-weighted) the best
+match covers, and how close it is in embedding space. Both generalise to unseen questions; nothing
+here is tuned to particular phrasings.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from bot.config import RetrievalSettings
+from knowledge.embedder import Embedder
+from knowledge.lexical import LexicalIndex, add_domain_words, analyze, normalize
+from knowledge.store import VectorStore
+from knowledge.types import Hit, Record
+
+Mode = Literal["hybrid", "dense", "lexical"]
+
+# Boost for records of a department the question names (by name or alias, e.g. 工商局).
+DEPARTMENT_BOOST = 0.25
+# Small nudges towards the record kind a question is about (contact details vs. policy text).
+KIND_BOOST = 0.12
+# Cosine similarities of USE: unrelated Chinese pairs ~0.0–0.1, related ~0.45–0.75.
+DENSE_FLOOR = 0.10
+DENSE_CEIL = 0.60
+COVERAGE_WEIGHT = 0.6
+
+_CONTACT_INTENT = re.compile(
+    r"地址|在哪|哪儿|位置|怎么走|电话|号码|联系方式|联系|办公时间|上班|几点|科室|负责人|窗口在"
+)
+_POLICY_INTENT = re.compile(
+    r"政策|补贴|补助|奖励|奖补|减免|优惠|扶持|资助|条例|办法|规定|文件|通知|细则|意见|贴息|退税|免征"
+)
+# "XX市" / "XX省" / "XX区" prefixes: users drop them ("市场监督管理局" for "示范市市场监督管理局").
+_PLACE_PREFIX = re.compile(r"^[\u4e00-\u9fff]{1,4}?[省市区县]")
+_PARENS = re.compile(r"[（(]([^（）()]+)[）)]")
+
+
+def lexical_document(record: Record) -> str:
+    """What BM25 indexes for a record: the title counts twice (names are the strongest evidence)."""
+    parts = [record.title, record.title, record.department, record.section, record.text]
+    return "\n".join(p for p in parts if p)
+
+
+def department_names(canonical: str, aliases: Iterable[str]) -> set[str]:
+    """Every way a department may be named: canonical, aliases, without place prefix or brackets."""
+    names: set[str] = set()
+    for raw in [canonical, *aliases]:
+        name = normalize(raw).strip()
+        if not name:
+            continue
+        names.add(name)
+        names.update(p.strip() for p in re.split(r"[、,，;；]", ",".join(_PARENS.findall(name))) if p.strip())
+        bare = _PARENS.sub("", name).strip()
+        if bare:
+            names.add(bare)
+        for variant in list(names):
+            short = _PLACE_PREFIX.sub("", variant)
+            if short != variant and len(short) >= 4:
+                names.add(short)
+    return {n for n in names if len(n) >= 2}
+
+
+@dataclass(slots=True)
+class RetrievalResult:
+    hits: list[Hit]
+    confidence: float
+    coverage: float
+    dense_top: float
+    mentioned: list[str] = field(default_factory=list)  # canonical departments the question names
+
+
+class KnowledgeIndex:
+    """The in-memory side of the knowledge base, built once from kb_record (rebuilt on reload)."""
+
+    def __init__(
+        self,
+        records: Sequence[Record],
+        departments: Mapping[str, Sequence[str]],
+        *,
+        unigrams: bool = False,
+    ) -> None:
+        self.records = list(records)
+        self.by_id = {r.id: i for i, r in enumerate(self.records)}
+        # Alias → canonical departments (an alias may be ambiguous: boost all it names).
+        self.alias_map: dict[str, set[str]] = {}
+        for canonical, aliases in departments.items():
+            for name in department_names(canonical, aliases):
+                self.alias_map.setdefault(name, set()).add(canonical)
+        self._alias_pattern = (
+            re.compile("|".join(re.escape(a) for a in sorted(self.alias_map, key=len, reverse=True)))
+            if self.alias_map
+            else None
+        )
+        # Names the directory knows become jieba words so they are not cut apart.
+        vocabulary: set[str] = set(self.alias_map)
+        vocabulary.update(r.title for r in self.records if r.kind == "service")
+        add_domain_words(vocabulary)
+        self.lexical = LexicalIndex([lexical_document(r) for r in self.records], unigrams=unigrams)
+        self.departments = dict(departments)
+
+    def mentioned_departments(self, question: str) -> tuple[list[str], str]:
+        """Canonical departments named in the question, and the question with those names canonical."""
+        text = normalize(question)
+        if self._alias_pattern is None:
+            return [], text
+        found: list[str] = []
+
+        def replace(match: re.Match[str]) -> str:
+            canon = sorted(self.alias_map[match.group(0)])
+            for c in canon:
+                if c not in found:
+                    found.append(c)
+            return " ".join(canon) if len(canon) == 1 else match.group(0)
+
+        return found, self._alias_pattern.sub(replace, text)
+
+
+class HybridRetriever:
+    """Ranks records for a question; see the module docstring for the method."""
+
+    def __init__(
+        self,
+        index: KnowledgeIndex,
+        store: VectorStore | None,
+        embedder: Embedder | None,
+        settings: RetrievalSettings,
+    ) -> None:
+        self.index = index
+        self.store = store
+        self.embedder = embedder
+        self.settings = settings
+
+    def search(self, question: str, *, mode: Mode = "hybrid", k: int | None = None) -> RetrievalResult:
+        k = k or self.settings.top_k
+        n = self.settings.candidates
+        mentioned, canonical_q = self.index.mentioned_departments(question)
+        query_terms = analyze(canonical_q, unigrams=self.index.lexical.unigrams)
+
+        dense_scores: dict[int, float] = {}
+        if self.store is not None and self.embedder is not None and self.index.records:
+            vector = self.embedder.embed_query(question)
+            for rid, sim in self.store.query_embedding(vector, n):
+                pos = self.index.by_id.get(rid)
+                # Only ids present in kb_record are trusted (an interrupted ingest leaves orphans).
+                if pos is not None:
+                    dense_scores[pos] = sim
+        lexical_scores = {h.index: h.score for h in self.index.lexical.search(query_terms, n)}
+
+        w = self.settings.dense_weight if mode == "hybrid" else (1.0 if mode == "dense" else 0.0)
+        dense_norm = _min_max(dense_scores) if w > 0 else {}
+        lex_norm = _min_max(lexical_scores) if w < 1 else {}
+        candidates = set(dense_norm) | set(lex_norm)
+
+        contact = bool(_CONTACT_INTENT.search(question))
+        policy = bool(_POLICY_INTENT.search(question))
+        mentioned_set = set(mentioned)
+        fused: list[tuple[float, int]] = []
+        for pos in candidates:
+            record = self.index.records[pos]
+            score = w * dense_norm.get(pos, 0.0) + (1.0 - w) * lex_norm.get(pos, 0.0)
+            if record.department in mentioned_set:
+                score += DEPARTMENT_BOOST
+            if contact and record.kind == "department":
+                score += KIND_BOOST
+            if policy and record.kind == "policy":
+                score += KIND_BOOST
+            fused.append((score, pos))
+        # Ties broken by position, so results are deterministic.
+        fused.sort(key=lambda t: (-t[0], t[1]))
+
+        hits = [
+            Hit(
+                record=self.index.records[pos],
+                score=round(float(score), 4),
+                dense=round(float(dense_scores.get(pos, 0.0)), 4),
+                lexical=round(float(lexical_scores.get(pos, 0.0)), 4),
+            )
+            for score, pos in fused[:k]
+        ]
+        coverage, dense_top, confidence = self._confidence(query_terms, fused[:3], dense_scores, mentioned)
+        return RetrievalResult(hits, confidence, coverage, dense_top, mentioned)
+
+    def _confidence(
+        self,
+        query_terms: Sequence[str],
+        top: Sequence[tuple[float, int]],
+        dense_scores: Mapping[int, float],
+        mentioned: Sequence[str],
+    ) -> tuple[float, float, float]:
+        """How well the best of the top matches answers the question, in [0, 1]."""
+        unique = set(query_terms)
+        best = (0.0, 0.0, 0.0)
+        for _, pos in top:
+            coverage = 0.0
+            if unique:
+                doc_terms = self.index.lexical.doc_terms[pos]
+                total = sum(self.index.lexical.idf(t) for t in unique)
+                covered = sum(self.index.lexical.idf(t) for t in unique if t in doc_terms)
+                coverage = covered / total if total > 0 else 0.0
+            dense = dense_scores.get(pos, 0.0)
+            dense_scaled = min(1.0, max(0.0, (dense - DENSE_FLOOR) / (DENSE_CEIL - DENSE_FLOOR)))
+            confidence = COVERAGE_WEIGHT * coverage + (1.0 - COVERAGE_WEIGHT) * dense_scaled
+            if confidence > best[2]:
+                best = (coverage, dense, confidence)
+        return round(best[0], 4), round(best[1], 4), round(best[2], 4)
+
+
+def _min_max(scores: Mapping[int, float]) -> dict[int, float]:
+    if not scores:
+        return {}
+    values = np.fromiter(scores.values(), dtype=np.float64)
+    lo, hi = float(values.min()), float(values.max())
+    if math.isclose(hi, lo):
+        return {k: 1.0 for k in scores}
+    return {k: (v - lo) / (hi - lo) for k, v in scores.items()}
