@@ -1,0 +1,605 @@
+"""Directory import (服务联络簿 + 事项): CSV (UTF-8 / UTF-8-BOM / GBK), XLSX and YAML tables.
+
+Which table a sheet is comes from its headers (Chinese or English, see DESIGN.md). Department rows
+that share 部门 merge into one department with its sections (科室). Bad rows are reported with their
+file and row number and skipped; the rest import. Everything here is pure parsing: the pipeline
+decides what is written where.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import unicodedata
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from ingest.errors import IngestError
+from ingest.loaders import decode_bytes
+
+DIRECTORY_EXTENSIONS = frozenset({".csv", ".xlsx", ".xlsm", ".yaml", ".yml"})
+
+TableKind = Literal["departments", "services"]
+
+# Header spellings → field. Keys are compared after normalise_header(); English names are the contract's.
+DEPARTMENT_HEADERS: dict[str, str] = {
+    "部门": "name", "部门名称": "name", "单位": "name", "单位名称": "name", "name": "name",
+    "department": "name", "dept": "name",
+    "别名": "aliases", "曾用名": "aliases", "简称": "aliases", "aliases": "aliases", "alias": "aliases",
+    "职能": "functions", "主要职能": "functions", "部门职能": "functions", "functions": "functions",
+    "科室": "section", "处室": "section", "科室名称": "section", "section": "section",
+    "科室职责": "section_duties", "处室职责": "section_duties", "职责": "section_duties",
+    "section_duties": "section_duties", "duties": "section_duties",
+    "负责人": "contact", "联系人": "contact", "contact": "contact",
+    "电话": "phone", "联系电话": "phone", "phone": "phone", "tel": "phone",
+    "地址": "address", "办公地址": "address", "address": "address",
+    "办公时间": "hours", "工作时间": "hours", "hours": "hours",
+}
+SERVICE_HEADERS: dict[str, str] = {
+    "事项名称": "name", "事项": "name", "服务事项": "name", "name": "name", "service": "name",
+    "办理部门": "department", "实施主体": "department", "部门": "department", "department": "department",
+    "窗口": "window", "办理窗口": "window", "办理地点": "window", "window": "window",
+    "办理材料": "materials", "申请材料": "materials", "materials": "materials",
+    "办理时限": "time_limit", "承诺时限": "time_limit", "时限": "time_limit", "time_limit": "time_limit",
+    "办理流程": "steps", "流程": "steps", "steps": "steps",
+    "收费": "fee", "收费标准": "fee", "是否收费": "fee", "fee": "fee",
+    "设定依据": "legal_basis", "依据": "legal_basis", "legal_basis": "legal_basis",
+    "线上入口": "online", "网上办理": "online", "在线办理": "online", "online": "online", "url": "online",
+    "咨询电话": "phone", "电话": "phone", "联系电话": "phone", "phone": "phone",
+    "关键词": "keywords", "关键字": "keywords", "keywords": "keywords", "tags": "keywords",
+}
+# Headers that only a services table has; "department"/"部门" alone names a department table's key.
+_SERVICE_MARKERS = {"事项名称", "事项", "服务事项", "service", "办理部门", "实施主体", "materials", "办理材料",
+                    "申请材料", "time_limit", "办理时限", "window", "窗口", "办理窗口", "legal_basis", "设定依据"}
+_DEPARTMENT_FIELDS = ("name", "aliases", "functions", "section", "section_duties", "contact", "phone",
+                      "address", "hours")
+SERVICE_FIELDS = ("name", "department", "window", "materials", "time_limit", "steps", "fee", "legal_basis",
+                  "online", "phone", "keywords")
+# Placeholder values that mean "nothing here" in real spreadsheets.
+_EMPTY_VALUES = {"", "无", "暂无", "/", "-", "—", "－", "n/a", "na", "none", "null", "nan"}
+
+
+@dataclass(frozen=True, slots=True)
+class RowError:
+    """A row that was skipped: where it is and why (Chinese)."""
+
+    file: str
+    row: int
+    message: str
+
+
+@dataclass(slots=True)
+class Section:
+    name: str
+    duties: str = ""
+    contact: str = ""
+    phone: str = ""
+
+    def as_dict(self) -> dict[str, str]:
+        return {"name": self.name, "duties": self.duties, "contact": self.contact, "phone": self.phone}
+
+
+@dataclass(slots=True)
+class Department:
+    """One department of the directory, merged from all its rows."""
+
+    name: str
+    row: int
+    aliases: list[str] = field(default_factory=list)
+    functions: str = ""
+    address: str = ""
+    phone: str = ""
+    hours: str = ""
+    contact: str = ""
+    sections: list[Section] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "aliases": list(self.aliases),
+            "functions": self.functions,
+            "address": self.address,
+            "phone": self.phone,
+            "hours": self.hours,
+            "contact": self.contact,
+            "sections": [s.as_dict() for s in self.sections],
+        }
+
+
+@dataclass(slots=True)
+class Service:
+    """One service item (事项); `department` is the canonical department name once resolved."""
+
+    row: int
+    fields: dict[str, str]
+
+    @property
+    def name(self) -> str:
+        return self.fields.get("name", "")
+
+    @property
+    def department(self) -> str:
+        return self.fields.get("department", "")
+
+
+@dataclass(slots=True)
+class Table:
+    """One sheet of a directory file, already classified and with its rows mapped to fields."""
+
+    kind: TableKind
+    label: str  # "services.xlsx" or "directory.xlsx[事项]", used in row reports
+    rows: list[tuple[int, dict[str, str]]]
+    ignored_headers: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class DirectoryFile:
+    """The parsed contents of one directory file (a file may hold both tables, e.g. two sheets)."""
+
+    departments: list[Department] = field(default_factory=list)
+    services: list[Service] = field(default_factory=list)
+    errors: list[RowError] = field(default_factory=list)
+    tables: list[Table] = field(default_factory=list)
+
+    @property
+    def has_departments(self) -> bool:
+        return any(t.kind == "departments" for t in self.tables)
+
+
+# ---------------------------------------------------------------------------------------------
+# Normalisation
+
+
+def normalise_header(header: Any) -> str:
+    text = unicodedata.normalize("NFKC", str(header or "")).strip().lower()
+    text = text.replace("\ufeff", "")
+    text = re.sub(r"[\s*＊:：]+", "", text)  # "办理部门*" (required marker) and stray spaces
+    text = re.sub(r"[（(].*?[)）]", "", text)  # "电话（座机）" → "电话"
+    return text.replace("-", "_")
+
+
+def clean_value(value: Any) -> str:
+    """A cell as text: trimmed, inner line breaks kept, spreadsheet placeholders treated as empty."""
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # openpyxl reads 12345 as 12345.0
+    text = str(value).replace("\r\n", "\n").replace("\r", "\n").replace("\u3000", " ").replace("\xa0", " ")
+    text = text.strip()
+    return "" if text.lower() in _EMPTY_VALUES else text
+
+
+def name_key(name: str) -> str:
+    """Comparison key for department names: width-folded, without whitespace."""
+    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", name))
+
+
+def split_aliases(value: str) -> list[str]:
+    parts = re.split(r"[、,，;；/|\n]", value)
+    out: list[str] = []
+    for part in parts:
+        part = part.strip()
+        if part and part not in out:
+            out.append(part)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading raw tables
+
+
+def detect_kind(headers: Iterable[Any]) -> TableKind | None:
+    keys = {normalise_header(h) for h in headers if normalise_header(h)}
+    if keys & _SERVICE_MARKERS or ("name" in keys and "department" in keys):
+        return "services"
+    if keys & {"部门", "部门名称", "单位", "单位名称", "name", "department", "dept"}:
+        return "departments"
+    return None
+
+
+def _wrong_headers(label: str, headers: list[str]) -> IngestError:
+    shown = "、".join(h for h in headers if h) or "（空）"
+    return IngestError(
+        f"{label}：无法识别表头（{shown}）。部门表需要“部门/name”等列，"
+        "事项表需要“事项名称/name”和“办理部门/department”等列，详见 README 的“Ingest and data formats”。"
+    )
+
+
+def _make_table(label: str, header_row: list[Any], rows: Iterable[tuple[int, list[Any]]]) -> Table:
+    headers = [clean_value(h) for h in header_row]
+    kind = detect_kind(headers)
+    if kind is None:
+        raise _wrong_headers(label, headers)
+    mapping = DEPARTMENT_HEADERS if kind == "departments" else SERVICE_HEADERS
+    columns: list[str | None] = []
+    ignored: list[str] = []
+    seen: set[str] = set()
+    for header in headers:
+        target = mapping.get(normalise_header(header))
+        if target is None or target in seen:  # first column wins when two headers mean one field
+            if header:
+                ignored.append(header)
+            columns.append(None)
+            continue
+        seen.add(target)
+        columns.append(target)
+    required = {"name"} if kind == "departments" else {"name", "department"}
+    missing = required - seen
+    if missing:
+        names = {"name": "事项名称/name", "department": "办理部门/department"} if kind == "services" else {
+            "name": "部门/name"}
+        raise IngestError(f"{label}：缺少必需的列 {'、'.join(names[m] for m in sorted(missing))}")
+    mapped: list[tuple[int, dict[str, str]]] = []
+    for row_number, values in rows:
+        record = {col: clean_value(values[i]) if i < len(values) else ""
+                  for i, col in enumerate(columns) if col is not None}
+        mapped.append((row_number, record))
+    return Table(kind=kind, label=label, rows=mapped, ignored_headers=ignored)
+
+
+def _read_csv(path: Path) -> list[Table]:
+    text, _encoding = decode_bytes(path.read_bytes(), name=path.name)
+    # Excel in some locales writes ';' or tabs; sniff only among the plausible ones.
+    sample = text[:4096]
+    try:
+        dialect: Any = csv.Sniffer().sniff(sample, delimiters=",;\t")
+    except csv.Error:
+        dialect = csv.excel
+    reader = csv.reader(io.StringIO(text, newline=""), dialect)
+    rows: list[tuple[int, list[str]]] = []
+    header: list[str] | None = None
+    try:
+        line_before = 0
+        for values in reader:
+            row_number = line_before + 1  # the line where this record starts (1 = header line)
+            line_before = reader.line_num
+            if header is None:
+                if any(v.strip() for v in values):
+                    header = values
+                continue
+            rows.append((row_number, values))
+    except csv.Error as exc:
+        raise IngestError(f"{path.name}：CSV 格式错误（第 {reader.line_num} 行）：{exc}") from exc
+    if header is None:
+        raise IngestError(f"{path.name}：文件为空")
+    return [_make_table(path.name, header, rows)]
+
+
+def _read_xlsx(path: Path) -> list[Table]:
+    import zipfile
+
+    from openpyxl import load_workbook
+    from openpyxl.utils.exceptions import InvalidFileException
+
+    try:
+        workbook = load_workbook(path, read_only=True, data_only=True)
+    except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
+        raise IngestError(f"{path.name}：Excel 文件已损坏或不是 .xlsx 格式（若已加密请先去除密码）") from exc
+    tables: list[Table] = []
+    try:
+        sheets = list(workbook.worksheets)
+        for sheet in sheets:
+            label = path.name if len(sheets) == 1 else f"{path.name}[{sheet.title}]"
+            header: list[Any] | None = None
+            rows: list[tuple[int, list[Any]]] = []
+            for row_number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
+                if header is None:
+                    if any(clean_value(v) for v in values):
+                        header = list(values)
+                    continue
+                rows.append((row_number, list(values)))
+            if header is None:
+                continue  # an empty sheet (e.g. an unused "Sheet2") is not an error
+            if len(sheets) > 1 and detect_kind(header) is None:
+                continue  # extra sheets (notes, lookups) in a multi-sheet workbook are skipped
+            tables.append(_make_table(label, header, rows))
+    finally:
+        workbook.close()
+    if not tables:
+        raise IngestError(f"{path.name}：没有找到部门表或事项表（文件为空或表头无法识别）")
+    return tables
+
+
+def _yaml_rows(items: Any, label: str) -> list[tuple[int, dict[str, Any]]]:
+    if not isinstance(items, list):
+        raise IngestError(f"{label}：应为列表（每项一个部门或事项）")
+    return [(i, item if isinstance(item, dict) else {"__invalid__": item}) for i, item in enumerate(items, 1)]
+
+
+def _yaml_table(label: str, kind_hint: TableKind | None, rows: list[tuple[int, dict[str, Any]]]) -> list[Table]:
+    """Turn YAML mappings into tables; department items may nest their sections under `sections`."""
+    headers: list[str] = []
+    for _, item in rows:
+        for key in item:
+            if key not in headers and key not in ("sections", "科室列表"):
+                headers.append(str(key))
+    kind = kind_hint or detect_kind(headers)
+    if kind is None:
+        raise _wrong_headers(label, headers)
+    if kind == "departments":
+        # Flatten nested sections into one row per section, as the spreadsheet form has.
+        flat: list[tuple[int, dict[str, Any]]] = []
+        for number, item in rows:
+            nested = item.get("sections") or item.get("科室列表")
+            base = {k: v for k, v in item.items() if k not in ("sections", "科室列表")}
+            if isinstance(nested, list) and nested:
+                for section in nested:
+                    if isinstance(section, dict):
+                        merged = dict(base)
+                        for key, value in section.items():
+                            key_n = normalise_header(key)
+                            target = {"name": "section", "名称": "section", "科室": "section",
+                                      "duties": "section_duties", "职责": "section_duties"}.get(key_n, key)
+                            merged[target] = value
+                        flat.append((number, merged))
+                    else:
+                        flat.append((number, {**base, "section": section}))
+            else:
+                flat.append((number, base))
+        rows = flat
+        for _, item in rows:
+            for key in item:
+                if key not in headers:
+                    headers.append(str(key))
+    if kind == "departments" and not any(normalise_header(h) in DEPARTMENT_HEADERS for h in headers):
+        raise _wrong_headers(label, headers)
+    values = [(number, [_yaml_cell(item.get(h)) for h in headers]) for number, item in rows]
+    table = _make_table(label, headers if kind_hint is None else _force_kind(headers, kind), values)
+    return [table]
+
+
+def _force_kind(headers: list[str], kind: TableKind) -> list[str]:
+    # Under an explicit "departments:" key, a bare "name" column is the department name, and under
+    # "services:" detection already prefers services; nothing to rewrite beyond that.
+    if kind == "services" and detect_kind(headers) != "services":
+        return ["事项名称" if normalise_header(h) == "name" else h for h in headers]
+    return headers
+
+
+def _yaml_cell(value: Any) -> Any:
+    if isinstance(value, list):
+        return "、".join(str(v) for v in value if v is not None)
+    if isinstance(value, dict):
+        return "；".join(f"{k}：{v}" for k, v in value.items())
+    return value
+
+
+def _read_yaml(path: Path) -> list[Table]:
+    text, _ = decode_bytes(path.read_bytes(), name=path.name)
+    try:
+        data = yaml.safe_load(text)  # safe_load: tags like !!python/object are refused, never executed
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"（第 {mark.line + 1} 行）" if mark is not None else ""
+        raise IngestError(f"{path.name}：YAML 格式错误{where}") from exc
+    if data is None:
+        raise IngestError(f"{path.name}：文件为空")
+    tables: list[Table] = []
+    if isinstance(data, dict):
+        keys = {normalise_header(k): k for k in data}
+        dept_key = next((keys[k] for k in ("departments", "部门", "部门表", "联络簿") if k in keys), None)
+        svc_key = next((keys[k] for k in ("services", "事项", "事项表", "items") if k in keys), None)
+        if dept_key is None and svc_key is None:
+            raise IngestError(f"{path.name}：YAML 顶层应为 departments:（部门）和/或 services:（事项）列表")
+        if dept_key is not None:
+            tables += _yaml_table(f"{path.name}[{dept_key}]", "departments",
+                                  _yaml_rows(data[dept_key], f"{path.name}[{dept_key}]"))
+        if svc_key is not None:
+            tables += _yaml_table(f"{path.name}[{svc_key}]", "services",
+                                  _yaml_rows(data[svc_key], f"{path.name}[{svc_key}]"))
+    else:
+        tables += _yaml_table(path.name, None, _yaml_rows(data, path.name))
+    return tables
+
+
+def read_tables(path: Path) -> list[Table]:
+    """Read every table of a directory file. Raises IngestError (Chinese) for unreadable files."""
+    suffix = path.suffix.lower()
+    if path.stat().st_size == 0:
+        raise IngestError(f"{path.name}：文件为空")
+    if suffix == ".csv":
+        return _read_csv(path)
+    if suffix in (".xlsx", ".xlsm"):
+        return _read_xlsx(path)
+    if suffix in (".yaml", ".yml"):
+        return _read_yaml(path)
+    raise IngestError(f"{path.name}：不支持的目录文件类型“{suffix}”")
+
+
+# ---------------------------------------------------------------------------------------------
+# Rows → departments and services
+
+
+def _merge_departments(table: Table, errors: list[RowError]) -> list[Department]:
+    by_key: dict[str, Department] = {}
+    for row_number, row in table.rows:
+        if "__invalid__" in row or not any(row.values()):
+            if "__invalid__" in row:
+                errors.append(RowError(table.label, row_number, "此项不是“键: 值”形式，已跳过"))
+            continue  # blank rows are padding, not errors
+        name = row.get("name", "")
+        if not name:
+            errors.append(RowError(table.label, row_number, "缺少部门名称（部门/name），已跳过"))
+            continue
+        key = name_key(name)
+        dept = by_key.get(key)
+        if dept is None:
+            dept = by_key[key] = Department(name=re.sub(r"\s+", " ", name).strip(), row=row_number)
+        for alias in split_aliases(row.get("aliases", "")):
+            if name_key(alias) != key and alias not in dept.aliases:
+                dept.aliases.append(alias)
+        # Department-wide fields: the first non-empty value wins; later rows usually repeat it.
+        for attr in ("functions", "address", "hours"):
+            if row.get(attr) and not getattr(dept, attr):
+                setattr(dept, attr, row[attr])
+        section_name = row.get("section", "")
+        if section_name:
+            existing = next((s for s in dept.sections if s.name == section_name), None)
+            if existing is None:
+                dept.sections.append(Section(section_name, row.get("section_duties", ""),
+                                             row.get("contact", ""), row.get("phone", "")))
+            else:
+                existing.duties = existing.duties or row.get("section_duties", "")
+                existing.contact = existing.contact or row.get("contact", "")
+                existing.phone = existing.phone or row.get("phone", "")
+            if row.get("phone") and not dept.phone:
+                dept.phone = row["phone"]
+        else:
+            # A row without 科室 describes the department itself (its main contact and phone).
+            dept.contact = dept.contact or row.get("contact", "")
+            dept.phone = dept.phone or row.get("phone", "")
+            if row.get("section_duties") and not dept.functions:
+                dept.functions = row["section_duties"]
+    return list(by_key.values())
+
+
+def parse_directory(path: Path) -> DirectoryFile:
+    """Parse a directory file into departments and (unresolved) services, collecting row errors."""
+    result = DirectoryFile(tables=read_tables(path))
+    for table in result.tables:
+        if table.kind == "departments":
+            result.departments += _merge_departments(table, result.errors)
+    for table in result.tables:
+        if table.kind != "services":
+            continue
+        for row_number, row in table.rows:
+            if "__invalid__" in row:
+                result.errors.append(RowError(table.label, row_number, "此项不是“键: 值”形式，已跳过"))
+                continue
+            if not any(row.values()):
+                continue
+            if not row.get("name"):
+                result.errors.append(RowError(table.label, row_number, "缺少事项名称（事项名称/name），已跳过"))
+                continue
+            if not row.get("department"):
+                result.errors.append(RowError(table.label, row_number,
+                                              f"事项“{row['name']}”缺少办理部门（办理部门/department），已跳过"))
+                continue
+            fields = {f: row.get(f, "") for f in SERVICE_FIELDS}
+            fields["name"] = re.sub(r"\s+", " ", fields["name"]).strip()
+            result.services.append(Service(row=row_number, fields=fields))
+            # Remember which table the row came from, for error labels during resolution.
+            result.services[-1].fields["__label__"] = table.label
+    return result
+
+
+class DepartmentIndex:
+    """Resolves department names and aliases (width/whitespace-insensitive) to canonical names."""
+
+    def __init__(self, entries: Iterable[tuple[str, Iterable[str]]] = ()) -> None:
+        self._names: dict[str, str] = {}
+        self._aliases: dict[str, str] = {}
+        self._alias_surface: dict[str, str] = {}
+        for name, aliases in entries:
+            self.add(name, aliases)
+
+    def add(self, name: str, aliases: Iterable[str] = ()) -> None:
+        self._names[name_key(name)] = name
+        for alias in aliases:
+            # A name always beats an alias; among aliases the first department keeps it.
+            if name_key(alias) not in self._aliases:
+                self._aliases[name_key(alias)] = name
+                self._alias_surface[alias] = name
+
+    def resolve(self, name: str) -> str | None:
+        key = name_key(name)
+        return self._names.get(key) or self._aliases.get(key)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    def names_and_aliases(self) -> list[tuple[str, str]]:
+        """(surface form, canonical name) for every name and alias."""
+        out = [(name, name) for name in self._names.values()]
+        out += list(self._alias_surface.items())
+        return out
+
+
+def resolve_services(services: list[Service], index: DepartmentIndex, errors: list[RowError]) -> list[Service]:
+    """Map each service to its canonical department; unknown departments and duplicates are row errors."""
+    resolved: list[Service] = []
+    seen: dict[tuple[str, str], int] = {}
+    for service in services:
+        label = service.fields.pop("__label__", "")
+        canonical = index.resolve(service.department)
+        if canonical is None:
+            errors.append(RowError(label, service.row,
+                                   f"事项“{service.name}”的办理部门“{service.department}”不在部门目录中"
+                                   "（既不是部门名称也不是别名），已跳过"))
+            continue
+        key = (name_key(service.name), canonical)
+        if key in seen:
+            errors.append(RowError(label, service.row,
+                                   f"事项“{service.name}”与第 {seen[key]} 行重复（同一办理部门），已跳过"))
+            continue
+        seen[key] = service.row
+        service.fields["department"] = canonical
+        resolved.append(service)
+    return resolved
+
+
+def service_text(fields: Mapping[str, str], limit: int = 160) -> str:
+    """The compact text a service is searched by: name, keywords, department, window and materials head."""
+    parts = [fields.get("name", "")]
+    if fields.get("keywords"):
+        parts.append(fields["keywords"])
+    parts.append(f"办理部门：{fields.get('department', '')}")
+    if fields.get("window"):
+        parts.append(f"窗口：{_head(fields['window'], 60)}")
+    if fields.get("materials"):
+        parts.append(f"材料：{_head(fields['materials'], limit)}")
+    if fields.get("time_limit"):
+        parts.append(f"时限：{fields['time_limit']}")
+    if fields.get("steps"):
+        parts.append(f"流程：{_head(fields['steps'], 80)}")
+    return "。".join(p.rstrip("。") for p in parts if p) + "。"
+
+
+def department_text(dept: Department, section: Section | None = None) -> str:
+    """Searchable text of a department (or of one of its sections, with the department's context)."""
+    parts = [dept.name]
+    if dept.aliases:
+        parts.append("又称" + "、".join(dept.aliases))
+    if section is not None:
+        parts.append(f"{section.name}：{section.duties}" if section.duties else section.name)
+        if dept.functions:
+            parts.append(_head(dept.functions, 120))
+        return "。".join(p.rstrip("。") for p in parts if p) + "。"
+    if dept.functions:
+        parts.append(dept.functions)
+    for s in dept.sections:
+        parts.append(f"{s.name}：{_head(s.duties, 80)}" if s.duties else s.name)
+    return "。".join(p.rstrip("。") for p in parts if p) + "。"
+
+
+def _head(text: str, limit: int) -> str:
+    text = re.sub(r"\s+", " ", text).strip()
+    return text if len(text) <= limit else text[:limit].rstrip("，,、；; ") + "…"
+
+
+__all__ = [
+    "DIRECTORY_EXTENSIONS",
+    "SERVICE_FIELDS",
+    "Department",
+    "DepartmentIndex",
+    "DirectoryFile",
+    "RowError",
+    "Section",
+    "Service",
+    "Table",
+    "clean_value",
+    "department_text",
+    "detect_kind",
+    "name_key",
+    "normalise_header",
+    "parse_directory",
+    "read_tables",
+    "resolve_services",
+    "service_text",
+    "split_aliases",
+]

@@ -1,0 +1,336 @@
+"""Policy files → plain text + title + front matter, one loader per format.
+
+Every loader returns a :class:`Document` whose `text` is what chunk spans point into. Files are data:
+nothing in them is executed (front matter is read with YAML's safe loader, HTML scripts are dropped).
+Problems raise :class:`IngestError` with a Chinese message for the admin.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ingest.errors import IngestError
+
+POLICY_EXTENSIONS = frozenset({".pdf", ".docx", ".txt", ".md", ".markdown", ".html", ".htm"})
+
+# Encodings tried in order before asking charset-normalizer: Chinese Excel/Notepad save GBK, and
+# GB18030 is its strict superset, so it decodes GBK and GB2312 files too.
+_PREFERRED_ENCODINGS = ("utf-8-sig", "gb18030")
+
+
+@dataclass(frozen=True, slots=True)
+class FrontMatter:
+    """The policy metadata a file may declare in YAML front matter (all optional)."""
+
+    title: str = ""
+    department: str = ""
+    effective: date | None = None
+    expires: date | None = None
+    supersedes: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    """A loaded policy document: `text` (front matter removed) is what chunk spans refer to."""
+
+    text: str
+    title: str = ""
+    meta: FrontMatter = field(default_factory=FrontMatter)
+    encoding: str = ""
+
+
+# ---------------------------------------------------------------------------------------------
+# Text decoding
+
+
+def decode_bytes(data: bytes, *, name: str = "文件") -> tuple[str, str]:
+    """Decode UTF-8 (with or without BOM) or GBK/GB18030 text; returns (text, encoding)."""
+    if not data.strip():
+        raise IngestError(f"{name}：文件为空")
+    if b"\x00" in data[:4096] and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise IngestError(f"{name}：不是文本文件（含二进制内容）")
+    for encoding in _PREFERRED_ENCODINGS:
+        try:
+            return data.decode(encoding), "utf-8" if encoding == "utf-8-sig" else encoding
+        except UnicodeDecodeError:
+            continue
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(data).best()
+    if best is None or best.encoding is None:
+        raise IngestError(f"{name}：无法识别文件编码（请另存为 UTF-8 或 GBK）")
+    return str(best), best.encoding
+
+
+def read_text(path: Path) -> tuple[str, str]:
+    """Read a text file in UTF-8/UTF-8-BOM/GBK; returns (text, encoding)."""
+    return decode_bytes(path.read_bytes(), name=path.name)
+
+
+def normalise_text(text: str) -> str:
+    """Unify line endings and drop characters that only get in the way of chunking and search."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\u3000", " ")
+    text = text.replace("\ufeff", "").replace("\u200b", "").replace("\xa0", " ")
+    # Form feeds and other control characters come out of PDFs; keep newlines and tabs only.
+    text = "".join(ch if ch in "\n\t" or unicodedata.category(ch)[0] != "C" else " " for ch in text)
+    lines = [line.rstrip() for line in text.split("\n")]
+    # At most one empty line in a row: paragraphs stay visible, padding goes.
+    out: list[str] = []
+    for line in lines:
+        if not line.strip() and (not out or not out[-1].strip()):
+            continue
+        out.append(line)
+    return "\n".join(out).strip()
+
+
+# ---------------------------------------------------------------------------------------------
+# Front matter
+
+
+def _as_date(value: Any, key: str, name: str) -> date | None:
+    if value in (None, ""):
+        return None
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    text = str(value).strip()
+    for fmt in ("%Y-%m-%d", "%Y/%m/%d", "%Y.%m.%d", "%Y年%m月%d日"):
+        try:
+            return datetime.strptime(text, fmt).date()  # noqa: DTZ007 - a calendar date, no time zone
+        except ValueError:
+            continue
+    raise IngestError(f"{name}：front matter 中 {key} 的日期“{text}”无法识别（请写成 2025-01-31）")
+
+
+def _as_str_list(value: Any) -> tuple[str, ...]:
+    if value in (None, ""):
+        return ()
+    if isinstance(value, str):
+        parts = re.split(r"[、,，;；]", value)
+    elif isinstance(value, list | tuple):
+        parts = [str(v) for v in value if v is not None]
+    else:
+        parts = [str(value)]
+    return tuple(p.strip() for p in parts if p.strip())
+
+
+def split_front_matter(text: str, *, name: str = "文件") -> tuple[FrontMatter, str]:
+    """Split YAML front matter (`---` … `---` at the very top) off a text; returns (meta, body)."""
+    import frontmatter
+
+    stripped = text.lstrip("\ufeff")
+    if not stripped.startswith("---"):
+        return FrontMatter(), text
+    try:
+        # python-frontmatter reads YAML with yaml.SafeLoader: tags such as !!python/object are refused.
+        metadata, body = frontmatter.parse(stripped)
+    except yaml.YAMLError as exc:
+        raise IngestError(f"{name}：开头的 YAML front matter 格式错误：{_yaml_problem(exc)}") from exc
+    if not metadata and body.strip() == stripped.strip():
+        return FrontMatter(), text
+    if not isinstance(metadata, dict):
+        raise IngestError(f"{name}：front matter 必须是“键: 值”形式")
+    meta = {str(k).strip().lower(): v for k, v in metadata.items()}
+    result = FrontMatter(
+        title=str(meta.get("title") or meta.get("标题") or "").strip(),
+        department=str(meta.get("department") or meta.get("部门") or "").strip(),
+        effective=_as_date(meta.get("effective", meta.get("生效日期")), "effective", name),
+        expires=_as_date(meta.get("expires", meta.get("失效日期")), "expires", name),
+        supersedes=_as_str_list(meta.get("supersedes", meta.get("替代"))),
+        tags=_as_str_list(meta.get("tags", meta.get("标签"))),
+    )
+    if result.effective and result.expires and result.expires < result.effective:
+        raise IngestError(f"{name}：失效日期 expires 早于生效日期 effective")
+    return result, body
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    mark = getattr(exc, "problem_mark", None)
+    where = f"第 {mark.line + 1} 行" if mark is not None else ""
+    problem = getattr(exc, "problem", None) or exc.__class__.__name__
+    return f"{where}{'：' if where else ''}{problem}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Per-format loaders. Each returns (raw text, title found in the document).
+
+
+def _load_text(path: Path) -> tuple[str, str, str]:
+    text, encoding = read_text(path)
+    return text, "", encoding
+
+
+def _markdown_title(text: str) -> str:
+    match = re.search(r"^#\s+(.+?)\s*#*\s*$", text, flags=re.MULTILINE)
+    return match.group(1).strip() if match else ""
+
+
+def _load_markdown(path: Path) -> tuple[str, str, str]:
+    text, encoding = read_text(path)
+    return text, "", encoding
+
+
+def _load_html(path: Path) -> tuple[str, str, str]:
+    from bs4 import BeautifulSoup
+
+    raw, encoding = read_text(path)
+    soup = BeautifulSoup(raw, "lxml")
+    title = soup.title.get_text(" ", strip=True) if soup.title else ""
+    if not title:
+        first_h1 = soup.find("h1")
+        title = first_h1.get_text(" ", strip=True) if first_h1 else ""
+    # Scripts, styles and forms are never content; dropping them also keeps hidden payloads out.
+    for tag in soup(["head", "script", "style", "noscript", "template", "iframe", "form"]):
+        tag.decompose()
+    # Keep headings recognisable for the chunker and block elements on their own lines.
+    for level in range(1, 7):
+        for heading in soup.find_all(f"h{level}"):
+            heading.insert_before("\n" + "#" * level + " ")
+            heading.insert_after("\n")
+    for block in soup.find_all(["p", "div", "li", "tr", "br", "section", "article", "table"]):
+        block.insert_after("\n")
+    return soup.get_text(""), title, encoding
+
+
+def _load_docx(path: Path) -> tuple[str, str, str]:
+    import docx
+    from docx.opc.exceptions import PackageNotFoundError
+
+    try:
+        document = docx.Document(str(path))
+    except (PackageNotFoundError, KeyError, ValueError, OSError) as exc:
+        raise IngestError(f"{path.name}：Word 文件已损坏或不是 .docx 格式") from exc
+    except Exception as exc:  # zipfile.BadZipFile, lxml errors: all mean "cannot read"
+        raise IngestError(f"{path.name}：Word 文件已损坏或不是 .docx 格式") from exc
+    lines: list[str] = []
+    title = (document.core_properties.title or "").strip()
+    # Walk the body in order so tables stay where they were between paragraphs.
+    from docx.table import Table
+    from docx.text.paragraph import Paragraph
+
+    for block in document.iter_inner_content():
+        if isinstance(block, Paragraph):
+            text = block.text.strip()
+            if not text:
+                lines.append("")
+                continue
+            style = (block.style.name if block.style is not None else "") or ""
+            level = _docx_heading_level(style)
+            if style == "Title" and not title:
+                title = text
+            lines.append(("#" * level + " " + text) if level else text)
+        elif isinstance(block, Table):
+            for row in block.rows:
+                cells: list[str] = []
+                for cell in row.cells:
+                    value = cell.text.strip().replace("\n", " ")
+                    if value and (not cells or cells[-1] != value):  # merged cells repeat
+                        cells.append(value)
+                if cells:
+                    lines.append(" | ".join(cells))
+            lines.append("")
+    return "\n".join(lines), title, ""
+
+
+def _docx_heading_level(style: str) -> int:
+    match = re.match(r"(?:Heading|标题)\s*(\d)", style)
+    return int(match.group(1)) if match else 0
+
+
+def _load_pdf(path: Path) -> tuple[str, str, str]:
+    from pypdf import PdfReader
+    from pypdf.errors import PdfReadError
+
+    try:
+        reader = PdfReader(str(path))
+        if reader.is_encrypted:
+            # Owner-password-only PDFs open with the empty user password; real encryption does not.
+            try:
+                ok = reader.decrypt("")
+            except Exception as exc:
+                raise IngestError(f"{path.name}：PDF 已加密，无法读取（请上传未加密的版本）") from exc
+            if not ok:
+                raise IngestError(f"{path.name}：PDF 已加密，无法读取（请上传未加密的版本）")
+        pages = [page.extract_text() or "" for page in reader.pages]
+        title = ""
+        try:
+            info = reader.metadata
+            title = str(info.title).strip() if info and info.title else ""
+        except Exception:  # broken metadata must not hide readable pages
+            title = ""
+    except IngestError:
+        raise
+    except (PdfReadError, ValueError, KeyError, TypeError, OSError, IndexError) as exc:
+        raise IngestError(f"{path.name}：PDF 文件已损坏，无法读取") from exc
+    except Exception as exc:  # pypdf raises many types on garbage input; all mean "corrupt"
+        if exc.__class__.__module__.startswith("pypdf"):
+            raise IngestError(f"{path.name}：PDF 文件已损坏，无法读取") from exc
+        raise
+    text = "\n".join(pages)
+    if not text.strip():
+        raise IngestError(f"{path.name}：PDF 中没有可提取的文字（可能是扫描件，请提供文字版）")
+    return text, title, ""
+
+
+_LOADERS: dict[str, Callable[[Path], tuple[str, str, str]]] = {
+    ".txt": _load_text,
+    ".md": _load_markdown,
+    ".markdown": _load_markdown,
+    ".html": _load_html,
+    ".htm": _load_html,
+    ".docx": _load_docx,
+    ".pdf": _load_pdf,
+}
+
+
+def _first_line_title(text: str) -> str:
+    for line in text.split("\n"):
+        line = line.strip().lstrip("#").strip()
+        if not line:
+            continue
+        # A real title is short and is not a sentence of body text.
+        if len(line) <= 60 and not line.endswith(("。", "；", "：", ":")):
+            return line
+        return ""
+    return ""
+
+
+def load_document(path: Path) -> Document:
+    """Load a policy file of any supported format. Raises IngestError (Chinese) when it cannot."""
+    suffix = path.suffix.lower()
+    loader = _LOADERS.get(suffix)
+    if loader is None:
+        raise IngestError(f"{path.name}：不支持的文件类型“{suffix or '无扩展名'}”")
+    if path.stat().st_size == 0:
+        raise IngestError(f"{path.name}：文件为空")
+    raw, doc_title, encoding = loader(path)
+    meta, body = split_front_matter(raw, name=path.name)
+    text = normalise_text(body)
+    if not text:
+        raise IngestError(f"{path.name}：没有可提取的文字")
+    if suffix in (".md", ".markdown") and not doc_title:
+        doc_title = _markdown_title(text)
+    title = meta.title or doc_title or _first_line_title(text) or path.stem
+    return Document(text=text, title=title, meta=meta, encoding=encoding)
+
+
+__all__ = [
+    "POLICY_EXTENSIONS",
+    "Document",
+    "FrontMatter",
+    "decode_bytes",
+    "load_document",
+    "normalise_text",
+    "read_text",
+    "split_front_matter",
+]
