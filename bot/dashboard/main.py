@@ -1,0 +1,289 @@
+"""create_app(settings): the staff dashboard as a FastAPI application.
+
+Built by a factory (nothing at import time) so tests and the CLI can pass their own database,
+clock and desk. Security model, in short: signed session cookie (Starlette SessionMiddleware,
+itsdangerous, HttpOnly, SameSite=Lax, expiring), CSRF token on every unsafe request, argon2id
+passwords with lockout, role checks in dependencies, desk permission checks on every action,
+Jinja2 autoescape on every page and a CSP that forbids inline scripts.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+from zoneinfo import ZoneInfo
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from bot.clock import Clock, SystemClock, as_utc
+from bot.config import Settings
+from bot.dashboard.csrf import CsrfError, csrf_token
+from bot.dashboard.deps import DashboardState, Forbidden, LoginRequired
+from bot.db import init_db, make_async_engine, make_sessionmaker
+from bot.desk import errors as desk_errors
+
+log = logging.getLogger(__name__)
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+SESSION_COOKIE = "zhitong_session"
+SECRET_FILE = "dashboard.secret"
+# Room for the largest allowed upload plus multipart framing and the other form fields.
+UPLOAD_SLACK_BYTES = 256 * 1024
+
+
+def resolve_secret_key(settings: Settings) -> str:
+    """The cookie-signing key: from config/env, else a random one kept in the data dir (0600).
+
+    Persisting the generated key keeps staff signed in across restarts without anyone having to
+    invent a secret; a configured key always wins (several dashboard workers must share one).
+    """
+    configured = settings.dashboard.secret_key.get_secret_value()
+    if configured:
+        return configured
+    path = settings.data_dir / SECRET_FILE
+    if path.exists():
+        key = path.read_text(encoding="utf-8").strip()
+        if len(key) >= 32:
+            return key
+    key = secrets.token_urlsafe(48)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(key, encoding="utf-8")
+    path.chmod(0o600)
+    return key
+
+
+class BodyLimitMiddleware:
+    """Refuse request bodies over `max_bytes` before they are parsed or spooled to disk."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await _too_large(scope, send, self.max_bytes)
+            return
+        seen = 0
+
+        async def limited_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    # A chunked body that lies about its size: stop reading; the route fails cleanly.
+                    raise _BodyTooLarge
+            return message
+
+        try:
+            await self.app(scope, limited_receive, send)
+        except _BodyTooLarge:
+            await _too_large(scope, send, self.max_bytes)
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+async def _too_large(scope: Scope, send: Send, max_bytes: int) -> None:
+    mb = max_bytes / 1024 / 1024
+    body = (
+        "<!doctype html><html lang='zh-CN'><meta charset='utf-8'><title>文件过大</title>"
+        f"<body><h1>上传内容过大</h1><p>请求超过 {mb:.0f} MB 的上限，未做任何更改。</p>"
+        "<p><a href='/'>返回</a></p></body></html>"
+    ).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [(b"content-type", b"text/html; charset=utf-8"), (b"content-length", str(len(body)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+class SecurityHeadersMiddleware:
+    """CSP without inline scripts, no framing, no MIME sniffing, no referrer leaks."""
+
+    HEADERS = [
+        (
+            b"content-security-policy",
+            b"default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+            b"frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+        ),
+        (b"x-frame-options", b"DENY"),
+        (b"x-content-type-options", b"nosniff"),
+        (b"referrer-policy", b"same-origin"),
+    ]
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", [])
+                message["headers"] = list(message["headers"]) + self.HEADERS
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def make_templates(settings: Settings) -> Jinja2Templates:
+    templates = Jinja2Templates(directory=str(PACKAGE_DIR / "templates"))
+    env = templates.env
+    env.autoescape = True  # every page escapes every value; never mark user text |safe
+    tz = ZoneInfo(settings.desk.timezone)
+
+    def local_time(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+        utc = as_utc(value)
+        return utc.astimezone(tz).strftime(fmt) if utc is not None else "—"
+
+    env.filters["local"] = local_time
+    env.globals["csrf_token"] = csrf_token
+    return templates
+
+
+def create_app(
+    settings: Settings,
+    *,
+    sessions: async_sessionmaker[AsyncSession] | None = None,
+    clock: Clock | None = None,
+    desk: Any = None,
+    init_database: bool = True,
+) -> FastAPI:
+    """The dashboard app. Without `sessions`, it opens the configured database itself."""
+    engine: AsyncEngine | None = None
+    if sessions is None:
+        engine = make_async_engine(settings.database_url, echo=settings.database.echo)
+        sessions = make_sessionmaker(engine)
+    clock = clock or SystemClock()
+    if desk is None:
+        from bot.desk.service import Desk
+
+        desk = Desk(sessions, settings, clock)
+    templates = make_templates(settings)
+    state = DashboardState(settings=settings, sessions=sessions, clock=clock, desk=desk, templates=templates)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if engine is not None:
+            if init_database:
+                await init_db(engine)
+            yield
+            await engine.dispose()
+        else:
+            yield
+
+    app = FastAPI(title="政企直通车 工作台", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.dash = state
+
+    max_upload = int(settings.ingest.max_file_mb * 1024 * 1024)
+    # Order: the last added runs first. Size limit outermost, then headers, then the session cookie.
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=resolve_secret_key(settings),
+        session_cookie=SESSION_COOKIE,
+        max_age=settings.dashboard.session_max_age_s,
+        same_site="lax",
+        https_only=settings.dashboard.https_only,
+    )
+    app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=max_upload + UPLOAD_SLACK_BYTES)
+
+    _install_error_pages(app, templates)
+    app.mount("/static", StaticFiles(directory=str(PACKAGE_DIR / "static")), name="static")
+
+    from bot.dashboard.routes import auth, knowledge, report, tickets
+
+    for module in (auth, tickets, report, knowledge):
+        app.include_router(module.router)
+    return app
+
+
+def error_page(
+    request: Request, templates: Jinja2Templates, status: int, title: str, message: str
+) -> Response:
+    return templates.TemplateResponse(
+        request,
+        "error.html",
+        {"title": title, "message": message, "user": getattr(request.state, "user", None)},
+        status_code=status,
+    )
+
+
+_DESK_STATUS: list[tuple[type[Exception], int, str]] = [
+    (desk_errors.TicketNotFound, 404, "找不到工单"),
+    (desk_errors.PermissionDenied, 403, "无权操作"),
+    (desk_errors.ConcurrentUpdate, 409, "操作冲突"),
+    (desk_errors.IllegalTransition, 409, "当前状态不允许此操作"),
+    (desk_errors.InvalidInput, 400, "输入有误"),
+    (desk_errors.DeskError, 400, "无法完成操作"),
+]
+
+
+def _install_error_pages(app: FastAPI, templates: Jinja2Templates) -> None:
+    """Every refusal is a Chinese page with a clear reason; nothing half-done is left behind."""
+
+    @app.exception_handler(LoginRequired)
+    async def _login(request: Request, exc: LoginRequired) -> Response:
+        target = request.url.path
+        if request.url.query:
+            target += "?" + request.url.query
+        if request.method != "GET":
+            target = "/"
+        # A cookie that is present but yields no session was forged, tampered with or has expired.
+        forged_or_expired = bool(request.cookies.get(SESSION_COOKIE)) and not request.session
+        note = "expired" if exc.reason == "stale" or forged_or_expired else ""
+        url = f"/login?next={quote(target, safe='')}" + (f"&note={note}" if note else "")
+        return RedirectResponse(url, status_code=303)
+
+    @app.exception_handler(Forbidden)
+    async def _forbidden(request: Request, exc: Forbidden) -> Response:
+        return error_page(request, templates, 403, "无权访问", exc.message)
+
+    @app.exception_handler(CsrfError)
+    async def _csrf(request: Request, _exc: CsrfError) -> Response:
+        return error_page(
+            request, templates, 403, "表单已失效", "表单缺少或带有错误的安全令牌（可能页面已过期）。未做任何更改，请返回刷新页面后重试。"
+        )
+
+    @app.exception_handler(desk_errors.DeskError)
+    async def _desk(request: Request, exc: desk_errors.DeskError) -> Response:
+        for cls, status, title in _DESK_STATUS:
+            if isinstance(exc, cls):
+                return error_page(request, templates, status, title, exc.message + " 未做任何更改。")
+        return error_page(request, templates, 400, "无法完成操作", exc.message)  # pragma: no cover
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> Response:
+        return error_page(request, templates, 400, "请求无效", "请求参数缺失或格式不正确，未做任何更改。")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        titles = {404: "页面不存在", 405: "不支持的请求方式", 413: "上传内容过大", 415: "文件类型不支持"}
+        message = exc.detail if isinstance(exc.detail, str) and exc.status_code != 404 else "您要找的页面不存在。"
+        return error_page(request, templates, exc.status_code, titles.get(exc.status_code, "请求出错"), message)

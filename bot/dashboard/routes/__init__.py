@@ -1,0 +1,1 @@
+"""Route modules; each exposes `router`. Routes stay thin: parse → call a service → render."""

@@ -1,0 +1,93 @@
+"""Sign-in, sign-out and the landing redirect."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import RedirectResponse, Response
+
+from bot.dashboard.auth import SignInOutcome, authenticate
+from bot.dashboard.csrf import csrf_token, verify_csrf
+from bot.dashboard.deps import SESSION_GENERATION, SESSION_USER, CurrentStaff, SessionDep, StateDep, load_staff_user
+
+router = APIRouter()
+
+NOTES = {
+    "expired": "登录已失效（会话过期或无效），请重新登录。",
+    "signedout": "您已安全退出。",
+}
+
+
+def safe_next(target: str | None) -> str:
+    """Only same-site paths may be redirected to after sign-in (no open redirect)."""
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return "/"
+
+
+def _login_page(request: Request, state: StateDep, **context: object) -> Response:
+    status = int(context.pop("status", 200))  # type: ignore[call-overload]
+    base = {"user": None, "note": "", "error": "", "next": "/", "tg_user_id": ""}
+    base.update(context)
+    return state.templates.TemplateResponse(request, "login.html", base, status_code=status)
+
+
+@router.get("/login")
+async def login_form(request: Request, state: StateDep, next: str = "/", note: str = "") -> Response:
+    csrf_token(request)  # make sure the form carries a token bound to this browser
+    return _login_page(request, state, next=safe_next(next), note=NOTES.get(note, ""))
+
+
+@router.post("/login", dependencies=[Depends(verify_csrf)])
+async def login(
+    request: Request,
+    state: StateDep,
+    session: SessionDep,
+    tg_user_id: Annotated[str, Form(max_length=32)],
+    password: Annotated[str, Form(max_length=1024)],
+    next: Annotated[str, Form(max_length=2048)] = "/",
+) -> Response:
+    uid = int(tg_user_id.strip()) if tg_user_id.strip().lstrip("-").isdigit() else None
+    dash = state.settings.dashboard
+    result = await authenticate(
+        state.sessions,
+        tg_user_id=uid,
+        password=password,
+        clock=state.clock,
+        max_failures=dash.lockout_failures,
+        lockout_minutes=dash.lockout_minutes,
+    )
+    # A credential alone is not enough: the person must still be active staff in the desk.
+    found = await load_staff_user(session, uid) if uid is not None and result.outcome is SignInOutcome.OK else None
+    if found is None:
+        message = result.message_zh(state.clock.now()) or "用户 ID 或密码错误。"
+        status = 429 if result.outcome is SignInOutcome.LOCKED else 401
+        return _login_page(
+            request, state, error=message, next=safe_next(next), tg_user_id=tg_user_id, status=status
+        )
+    # Fresh session on sign-in (new CSRF token): nothing from before sign-in carries over.
+    request.session.clear()
+    request.session[SESSION_USER] = found[0].tg_user_id
+    request.session[SESSION_GENERATION] = result.generation
+    csrf_token(request)
+    return RedirectResponse(safe_next(next), status_code=303)
+
+
+@router.post("/logout", dependencies=[Depends(verify_csrf)])
+async def logout(request: Request) -> Response:
+    request.session.clear()
+    return RedirectResponse("/login?note=signedout", status_code=303)
+
+
+@router.get("/")
+async def home(user: CurrentStaff) -> Response:
+    """Each role lands on its own main page."""
+    if user.is_admin:
+        return RedirectResponse("/knowledge", status_code=303)
+    return RedirectResponse("/queue", status_code=303)
+
+
+@router.get("/healthz")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
