@@ -1,0 +1,186 @@
+"""Bad input gets a Chinese message and changes nothing; permissions; outbox survives a restart."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+import pytest
+
+from bot.clock import FakeClock
+from bot.db import make_sessionmaker
+from bot.desk.errors import (
+    AlreadyClaimed,
+    DeskError,
+    IllegalTransition,
+    InvalidCreditCode,
+    InvalidInput,
+    NotStaff,
+    PermissionDenied,
+    TicketNotFound,
+)
+from bot.desk.service import Desk
+from bot.models import EnterpriseCreate, TicketCreate
+from tests.desk.conftest import (
+    ADMIN,
+    COMMISSIONER_A,
+    COMMISSIONER_B,
+    COMMISSIONER_OTHER,
+    LEADER,
+    OWNER,
+    STRANGER,
+    VALID_CODE,
+    sh,
+)
+
+
+async def _snapshot(desk: Desk) -> tuple[int, int, list[tuple[str, str]]]:
+    audit = await desk.audit_log()
+    pending = await desk.pending_notifications(1000)
+    tickets = await desk.list_tickets(LEADER)
+    return len(audit), len(pending), [(t.number, t.state) for t in tickets]
+
+
+async def _new_ticket(desk: Desk, department: str = "市场监管局", requester: int = OWNER) -> str:
+    t = await desk.create_ticket(
+        TicketCreate(title="开饭店办证被卡", department=department, reason="材料", requester_tg_id=requester)
+    )
+    return t.number
+
+
+async def _refused(desk: Desk, exc: type[DeskError], call: Callable[[], Awaitable[object]], fragment: str = "") -> str:
+    before = await _snapshot(desk)
+    with pytest.raises(exc) as info:
+        await call()
+    message = str(info.value)
+    assert any("\u4e00" <= ch <= "\u9fff" for ch in message), message  # the message is Chinese
+    assert fragment in message
+    assert await _snapshot(desk) == before, "a refused call changed something"
+    return message
+
+
+async def test_bad_input_changes_nothing(staffed: Desk) -> None:
+    desk = staffed
+    number = await _new_ticket(desk)
+    await _refused(desk, TicketNotFound, lambda: desk.claim("BC-20990101-9999", COMMISSIONER_A), "找不到工单")
+    await _refused(desk, TicketNotFound, lambda: desk.get_ticket(424242))
+    await _refused(desk, IllegalTransition, lambda: desk.resolve(number, COMMISSIONER_A, "好了"), "请先认领")
+    await _refused(desk, IllegalTransition, lambda: desk.add_message(number, "staff", COMMISSIONER_A, "你好"))
+    await _refused(desk, PermissionDenied, lambda: desk.claim(number, COMMISSIONER_OTHER), "市场监管局")
+    await _refused(desk, NotStaff, lambda: desk.claim(number, STRANGER))
+    await desk.claim(number, COMMISSIONER_A)
+    await _refused(desk, AlreadyClaimed, lambda: desk.claim(number, COMMISSIONER_B), "已被其他专员认领")
+    await _refused(desk, InvalidInput, lambda: desk.resolve(number, COMMISSIONER_A, "   "), "不能为空")
+    await _refused(desk, IllegalTransition, lambda: desk.rate(number, OWNER, "满意"), "暂不能评价")
+    await _refused(desk, IllegalTransition, lambda: desk.close(number, COMMISSIONER_A, "销号"), "没有办理结果")
+    await desk.resolve(number, COMMISSIONER_A, "已办结")
+    await _refused(desk, PermissionDenied, lambda: desk.rate(number, STRANGER, "不满意"), "不是您提交的")
+    await _refused(desk, InvalidInput, lambda: desk.rate(number, OWNER, "还行吧"), "满意 / 基本满意 / 不满意")
+    await _refused(desk, PermissionDenied, lambda: desk.get_ticket(number, enterprise_tg_id=STRANGER))
+    await _refused(desk, PermissionDenied, lambda: desk.add_message(number, "enterprise", STRANGER, "hi"))
+    await _refused(desk, IllegalTransition, lambda: desk.wait_for_enterprise(number, COMMISSIONER_A, "补材料"))
+    await _refused(desk, PermissionDenied, lambda: desk.reassign(number, COMMISSIONER_A, COMMISSIONER_B))
+    await _refused(desk, PermissionDenied, lambda: desk.add_staff(5, "某人", "leader", by_tg_id=COMMISSIONER_A), "管理员")
+    await _refused(desk, InvalidInput, lambda: desk.add_staff(5, "某人", "boss", by_tg_id=ADMIN), "角色")
+    await _refused(
+        desk,
+        InvalidCreditCode,
+        lambda: desk.register_enterprise(EnterpriseCreate(name="某公司", credit_code="91110000600037341X")),
+        "校验位",
+    )
+    await _refused(
+        desk,
+        InvalidInput,
+        lambda: desk.create_ticket(TicketCreate(title="x", reason="心情不好", requester_tg_id=OWNER)),
+        "卡点原因",
+    )
+    # Staff close (对账销号) needs its own note as well.
+    await _refused(desk, InvalidInput, lambda: desk.close(number, COMMISSIONER_A, ""), "销号说明")
+    t = await desk.close(number, COMMISSIONER_A, "企业电话确认已解决，对账销号")
+    assert t.state == "closed" and t.close_reason == "manual"
+    await _refused(desk, IllegalTransition, lambda: desk.add_message(number, "enterprise", OWNER, "还有问题"), "已销号")
+
+
+async def test_visibility_by_department_and_role(staffed: Desk) -> None:
+    desk = staffed
+    market = await _new_ticket(desk, "市场监管局")
+    tax = await _new_ticket(desk, "税务局", requester=STRANGER)
+    assert [t.number for t in await desk.list_tickets(COMMISSIONER_A)] == [market]
+    assert [t.number for t in await desk.list_tickets(COMMISSIONER_OTHER)] == [tax]
+    assert {t.number for t in await desk.list_tickets(LEADER)} == {market, tax}
+    with pytest.raises(PermissionDenied):
+        await desk.get_ticket(tax, staff_tg_id=COMMISSIONER_A)
+    assert (await desk.open_ticket_for_enterprise(OWNER)).number == market  # type: ignore[union-attr]
+    assert await desk.open_ticket_for_enterprise(123) is None
+    assert [t.number for t in await desk.list_enterprise_tickets(STRANGER)] == [tax]
+    # Co-handling makes the ticket visible to the other department.
+    await desk.claim(market, COMMISSIONER_A)
+    await desk.add_department(market, COMMISSIONER_A, "税务局")
+    assert {t.number for t in await desk.list_tickets(COMMISSIONER_OTHER)} == {market, tax}
+
+
+async def test_enterprise_commissioner_gets_its_tickets(staffed: Desk) -> None:
+    desk = staffed
+    await desk.register_enterprise(
+        EnterpriseCreate(name="城东小饭馆", credit_code=VALID_CODE, tg_user_id=OWNER, commissioner_tg_id=COMMISSIONER_OTHER)
+    )
+    number = await _new_ticket(desk, "市场监管局")
+    t = await desk.get_ticket(number)
+    assert t.assignee_name == "王专员"  # the enterprise's own commissioner, though another department
+    await desk.claim(number, COMMISSIONER_OTHER)
+
+
+async def test_pool_when_nobody_covers_the_department(staffed: Desk) -> None:
+    t = await staffed.get_ticket(await _new_ticket(staffed, "住建局"))
+    assert t.assignee_id is None and t.state == "new"
+
+
+async def test_outbox_survives_a_restart_and_retries(staffed: Desk, engine, settings, clock: FakeClock) -> None:  # type: ignore[no-untyped-def]
+    number = await _new_ticket(staffed)
+    # "Crash" before the bot delivered anything: a fresh Desk on the same database sees the receipt.
+    restarted = Desk(make_sessionmaker(engine), settings, clock)
+    pending = await restarted.pending_notifications()
+    receipt = next(n for n in pending if n.kind == "created")
+    assert receipt.ticket_number == number and receipt.recipient_tg_id == OWNER and receipt.audience == "enterprise"
+    await restarted.mark_notification_failed(receipt.id, "Timed out")
+    again = next(n for n in await restarted.pending_notifications() if n.id == receipt.id)
+    assert again.attempts == 1
+    await restarted.mark_notification_sent(receipt.id)
+    assert receipt.id not in [n.id for n in await restarted.pending_notifications()]
+    t = await restarted.set_staff_thread(number, -100123, 77)
+    assert (await restarted.ticket_by_staff_thread(-100123, 77)).number == t.number  # type: ignore[union-attr]
+    staff_row = next(n for n in await restarted.pending_notifications() if n.kind == "new_ticket")
+    assert (staff_row.staff_chat_id, staff_row.staff_thread_id) == (-100123, 77)
+
+
+async def test_concurrent_claims_have_exactly_one_winner(staffed: Desk, engine, settings, clock: FakeClock) -> None:  # type: ignore[no-untyped-def]
+    """Several commissioners, each with their own Desk/sessionmaker (as separate workers), claim at once."""
+    await staffed.add_staff(1004, "陈专员", "commissioner", ["市场监管局"])
+    claimers = [COMMISSIONER_A, COMMISSIONER_B, LEADER, 1004]
+    desks = [Desk(make_sessionmaker(engine), settings, clock) for _ in claimers]
+    for _ in range(5):
+        number = await _new_ticket(staffed)
+        results = await asyncio.gather(
+            *(d.claim(number, who) for d, who in zip(desks, claimers, strict=True)), return_exceptions=True
+        )
+        winners = [r for r in results if not isinstance(r, BaseException)]
+        losers = [r for r in results if isinstance(r, BaseException)]
+        assert len(winners) == 1, results
+        assert all(isinstance(e, AlreadyClaimed) for e in losers), losers
+        t = await staffed.get_ticket(number)
+        assert t.assignee_id == winners[0].assignee_id and t.state == "assigned"
+        claims = [a for a in await staffed.audit_log(number) if a.action == "claim"]
+        assert len(claims) == 1
+        assert [n.kind for n in await staffed.pending_notifications(1000) if n.ticket_id == t.id].count("claimed") == 2
+
+
+async def test_leader_reassigns_an_escalated_ticket(staffed: Desk, clock: FakeClock) -> None:
+    desk = staffed
+    number = await _new_ticket(desk)
+    await desk.claim(number, COMMISSIONER_A)
+    t = await desk.escalate(number, OWNER, "三周没有进展，请领导督办", by_enterprise=True)
+    assert t.state == "escalated"
+    t = await desk.reassign(number, LEADER, COMMISSIONER_B, "改由李专员牵头")
+    assert t.state == "assigned" and t.assignee_name == "李专员"
+    clock.set(sh(2026, 10, 8, 9, 0))
+    assert [a.action for a in await desk.audit_log(number)][-2:] == ["escalate", "reassign"]
