@@ -543,20 +543,18 @@ def resolve_services(services: list[Service], index: DepartmentIndex, errors: li
     return resolved
 
 
-def service_text(fields: Mapping[str, str], limit: int = 160) -> str:
-    """The compact text a service is searched by: name, keywords, department, window and materials head."""
+def service_text(fields: Mapping[str, str], limit: int = 100) -> str:
+    """The compact text a service is searched by: name, keywords, department, materials and steps (heads)."""
     parts = [fields.get("name", "")]
     if fields.get("keywords"):
         parts.append(fields["keywords"])
     parts.append(f"办理部门：{fields.get('department', '')}")
-    if fields.get("window"):
-        parts.append(f"窗口：{_head(fields['window'], 60)}")
+    # The window address, fee and legal basis stay in `data` for the card: they are long, repeat
+    # across items and would only blur what the item is about (and slow embedding down).
     if fields.get("materials"):
         parts.append(f"材料：{_head(fields['materials'], limit)}")
-    if fields.get("time_limit"):
-        parts.append(f"时限：{fields['time_limit']}")
     if fields.get("steps"):
-        parts.append(f"流程：{_head(fields['steps'], 80)}")
+        parts.append(f"流程：{_head(fields['steps'], 60)}")
     return "。".join(p.rstrip("。") for p in parts if p) + "。"
 
 

@@ -7,6 +7,7 @@ Problems raise :class:`IngestError` with a Chinese message for the admin.
 
 from __future__ import annotations
 
+import logging
 import re
 import unicodedata
 from collections.abc import Callable
@@ -250,6 +251,9 @@ def _docx_heading_level(style: str) -> int:
 def _load_pdf(path: Path) -> tuple[str, str, str]:
     from pypdf import PdfReader
     from pypdf.errors import PdfReadError
+
+    # pypdf logs every repair it attempts ("EOF marker not found"); our message says it better.
+    logging.getLogger("pypdf").setLevel(logging.ERROR)
 
     try:
         reader = PdfReader(str(path))

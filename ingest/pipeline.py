@@ -385,6 +385,10 @@ class _Pipeline:
                     if row.name not in keep:
                         session.delete(row)
                 for dept in departments:
+                    current = session.get(KbDepartment, dept.name)
+                    if current is not None and current.source_id != source.id:
+                        # Another file defines it too: keep the aliases both files give.
+                        dept.aliases = list(dict.fromkeys([*(current.aliases or []), *dept.aliases]))
                     dept.source_id = source.id
                     session.merge(dept)
             if source_fields["kind"] == "policy":
@@ -495,9 +499,12 @@ def department_named_most(text: str, index: DepartmentIndex) -> str:
     counts: dict[str, int] = {}
     work = text
     for surface, canonical in sorted(index.names_and_aliases(), key=lambda p: -len(p[0])):
-        if len(surface) < 2 or surface not in work:
+        # Two-character aliases (工商, 财政) hide inside ordinary words (个体工商户): not evidence.
+        if len(surface) < 3 or surface not in work:
             continue
-        counts[canonical] = counts.get(canonical, 0) + work.count(surface)
+        # A full name is stronger evidence than a colloquial alias.
+        weight = 2 if surface == canonical else 1
+        counts[canonical] = counts.get(canonical, 0) + weight * work.count(surface)
         work = work.replace(surface, "\x00")  # a longer name is not counted again as a shorter one
     if not counts:
         return ""

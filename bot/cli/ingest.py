@@ -1,9 +1,59 @@
-"""CLI commands (placeholder until its issue lands). Contract: docs/knowledge-contract.md."""
+"""`zhitong ingest PATH...`: import directory spreadsheets and policy files, print the change report.
+
+Contract: docs/knowledge-contract.md. Progress goes to stderr, the report to stdout; the exit code is
+1 when any file failed (the other files are still imported), else 0.
+"""
 
 from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
 
 import typer
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the root app."""
+    app.command("ingest")(ingest_command)
+
+
+def ingest_command(
+    ctx: typer.Context,
+    paths: Annotated[list[Path], typer.Argument(help="文件或文件夹（文件夹递归导入）", show_default=False)],
+    force: Annotated[bool, typer.Option("--force", help="内容未变化的文件也重新导入")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="以 JSON 输出变更报告")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="不显示进度")] = False,
+) -> None:
+    """导入部门目录（.csv/.xlsx/.yaml）和政策文件（.pdf/.docx/.txt/.md/.html），输出变更报告。"""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from bot.cli import settings_from
+    from ingest.pipeline import ingest_paths
+
+    settings = settings_from(ctx)
+    err = Console(stderr=True)
+    if quiet:
+        report = ingest_paths(settings, paths, force=force)
+    else:
+        with Progress(
+            TextColumn("[bold]导入[/bold] {task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=err,
+            transient=True,
+        ) as bar:
+            task = bar.add_task("准备中…", total=None)
+
+            def progress(label: str, done: int, total: int) -> None:
+                bar.update(task, description=label, completed=done, total=total or None)
+
+            report = ingest_paths(settings, paths, progress=progress, force=force)
+    if as_json:
+        typer.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        typer.echo(report.summary_zh(max_lines=50))
+    if report.failed:
+        raise typer.Exit(code=1)
