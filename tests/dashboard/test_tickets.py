@@ -1,0 +1,165 @@
+"""Queue, ticket page, actions and the overdue board through TestClient, on real SQLite with the real desk."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from fastapi.testclient import TestClient
+from sqlmodel import select
+
+from bot.clock import FakeClock
+from bot.models import AuditEntry, Notification, Ticket, TicketMessage
+from tests.dashboard.conftest import Db, csrf_of, sign_in
+
+MARKET = "市场监管局"
+TAX = "税务局"
+
+
+def _post(client: TestClient, url: str, **data: str) -> object:
+    page = client.get("/queue")
+    return client.post(url, data={"csrf_token": csrf_of(page.text), **data}, follow_redirects=False)
+
+
+def test_claim_reply_resolve_through_the_desk(app_client: TestClient, db: Db) -> None:
+    db.staff(1001, "王专员", departments=[MARKET])
+    t = db.ticket()
+    assert sign_in(app_client, 1001).status_code == 303
+
+    queue = app_client.get("/queue")
+    assert t.number in queue.text and "受理剩余" in queue.text and "tl-ok" in queue.text
+
+    page = app_client.get(f"/tickets/{t.id}")
+    assert page.status_code == 200
+    assert "开饭店要办什么证" in page.text and "材料已交齐" in page.text and "超时" in page.text
+
+    r = _post(app_client, f"/tickets/{t.id}/claim")
+    assert r.status_code == 303 and r.headers["location"] == f"/tickets/{t.id}"
+    assert "已认领受理" in app_client.get(f"/tickets/{t.id}").text
+
+    r = _post(app_client, f"/tickets/{t.id}/reply", text="您好，已联系窗口，今天下午给您答复。")
+    assert r.status_code == 303
+    outbox = db.all(select(Notification).where(Notification.ticket_id == t.id, Notification.kind == "staff_message"))
+    assert len(outbox) == 1 and "今天下午给您答复" in outbox[0].text and outbox[0].recipient_tg_id == 555
+    assert outbox[0].sent_at is None  # the bot delivers it, not the dashboard
+    page = app_client.get(f"/tickets/{t.id}").text
+    assert "今天下午给您答复" in page and "待发送" in page
+
+    r = _post(app_client, f"/tickets/{t.id}/resolve", note="许可证已核发，请到窗口领取。")
+    assert r.status_code == 303
+    ticket = db.get(Ticket, t.id)
+    assert ticket.state == "resolved" and ticket.resolution_note == "许可证已核发，请到窗口领取。"
+    actions = [a.action for a in db.all(select(AuditEntry).where(AuditEntry.ticket_id == t.id))]
+    assert actions[:1] == ["create"] and "claim" in actions and "resolve" in actions
+    assert "办结" in app_client.get(f"/tickets/{t.id}").text
+
+
+def test_materials_codepartment_escalate(app_client: TestClient, db: Db) -> None:
+    db.staff(1001, "王专员", departments=[MARKET])
+    t = db.ticket()
+    sign_in(app_client, 1001)
+    _post(app_client, f"/tickets/{t.id}/claim")
+    assert _post(app_client, f"/tickets/{t.id}/materials", text="请补充营业执照副本").status_code == 303
+    assert db.get(Ticket, t.id).state == "waiting_enterprise"
+    assert "计时暂停" in app_client.get(f"/tickets/{t.id}").text
+    assert _post(app_client, f"/tickets/{t.id}/resume").status_code == 303
+    assert _post(app_client, f"/tickets/{t.id}/department", department=TAX).status_code == 303
+    assert db.get(Ticket, t.id).co_departments == [TAX]
+    assert _post(app_client, f"/tickets/{t.id}/escalate", reason="涉及多个部门，请领导协调").status_code == 303
+    assert db.get(Ticket, t.id).state == "escalated"
+
+
+def test_commissioner_cannot_open_or_act_on_another_departments_ticket(app_client: TestClient, db: Db) -> None:
+    db.staff(1001, "王专员", departments=[MARKET])
+    other = db.ticket(title="税务登记问题", department=TAX)
+    mine = db.ticket()
+    sign_in(app_client, 1001)
+    queue = app_client.get("/queue").text
+    assert mine.number in queue and other.number not in queue
+    r = app_client.get(f"/tickets/{other.id}")
+    assert r.status_code == 403 and "无权" in r.text
+    r = _post(app_client, f"/tickets/{other.id}/claim")
+    assert r.status_code == 403
+    r = _post(app_client, f"/tickets/{other.id}/reply", text="越权回复")
+    assert r.status_code == 403
+    assert db.get(Ticket, other.id).state == "new"
+    assert not db.all(select(TicketMessage).where(TicketMessage.text == "越权回复"))
+
+
+def test_leader_sees_everything_admin_sees_no_tickets(app_client: TestClient, db: Db) -> None:
+    db.staff(2001, "李局长", role="leader")
+    db.staff(3001, "管理员", role="admin")
+    a, b = db.ticket(), db.ticket(title="税务登记问题", department=TAX)
+    sign_in(app_client, 2001)
+    queue = app_client.get("/queue").text
+    assert a.number in queue and b.number in queue
+    assert app_client.get(f"/tickets/{b.id}").status_code == 200
+    app_client.cookies.clear()
+    sign_in(app_client, 3001)
+    assert app_client.get("/", follow_redirects=False).headers["location"] == "/knowledge"
+    r = app_client.get("/queue")
+    assert r.status_code == 403 and "仅限" in r.text
+    assert app_client.get(f"/tickets/{a.id}").status_code == 403
+
+
+def test_unknown_and_malformed_ticket_ids(app_client: TestClient, db: Db) -> None:
+    db.staff(1001, "王专员", departments=[MARKET])
+    sign_in(app_client, 1001)
+    r = app_client.get("/tickets/99999")
+    assert r.status_code == 404 and "找不到工单" in r.text
+    r = app_client.get("/tickets/abc")
+    assert r.status_code == 400 and "请求无效" in r.text
+
+
+def test_action_without_csrf_changes_nothing(app_client: TestClient, db: Db) -> None:
+    db.staff(1001, "王专员", departments=[MARKET])
+    t = db.ticket()
+    sign_in(app_client, 1001)
+    r = app_client.post(f"/tickets/{t.id}/claim", follow_redirects=False)
+    assert r.status_code == 403 and "安全令牌" in r.text
+    r = app_client.post(f"/tickets/{t.id}/claim", data={"csrf_token": "guess"}, follow_redirects=False)
+    assert r.status_code == 403
+    assert db.get(Ticket, t.id).state == "new"
+
+
+def test_illegal_transition_and_empty_note_are_refused(app_client: TestClient, db: Db) -> None:
+    db.staff(1001, "王专员", departments=[MARKET])
+    t = db.ticket()
+    sign_in(app_client, 1001)
+    r = _post(app_client, f"/tickets/{t.id}/resolve", note="还没受理就想办结")
+    assert r.status_code == 409 and "未做任何更改" in r.text
+    _post(app_client, f"/tickets/{t.id}/claim")
+    r = _post(app_client, f"/tickets/{t.id}/resolve", note="   ")
+    assert r.status_code == 400 and "不能为空" in r.text
+    assert db.get(Ticket, t.id).state == "assigned"
+
+
+def test_html_in_ticket_text_is_escaped_everywhere(app_client: TestClient, db: Db) -> None:
+    evil = '<script>alert("x")</script><img src=x onerror=alert(1)>'
+    db.staff(1001, "王专员", departments=[MARKET])
+    t = db.ticket(title=evil, description=evil, transcript=evil, requester_name=evil)
+    sign_in(app_client, 1001)
+    _post(app_client, f"/tickets/{t.id}/claim")
+    _post(app_client, f"/tickets/{t.id}/reply", text=evil)
+    for url in ("/queue", f"/tickets/{t.id}", "/overdue"):
+        html = app_client.get(url).text
+        assert "<script>alert" not in html and "<img src=x" not in html, url
+    assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in app_client.get(f"/tickets/{t.id}").text
+
+
+def test_queue_filters_and_overdue_board(app_client: TestClient, db: Db, clock: FakeClock) -> None:
+    db.staff(2001, "李局长", role="leader")
+    db.staff(1001, "王专员", departments=[MARKET])
+    late = db.ticket(title="早就该受理")
+    clock.advance(timedelta(days=2))  # past the 4-working-hour acceptance deadline
+    fresh = db.ticket(title="刚提交的", department=TAX)
+    sign_in(app_client, 2001)
+    html = app_client.get("/queue?overdue=1").text
+    assert late.number in html and fresh.number not in html and "受理超期" in html and "tl-over" in html
+    html = app_client.get(f"/queue?department={TAX}").text
+    assert fresh.number in html and late.number not in html
+    html = app_client.get("/queue?assignee=none&state=new").text
+    assert fresh.number in html
+    board = app_client.get("/overdue").text
+    assert MARKET in board and late.number in board and fresh.number not in board
+    # A bogus state filter is ignored, not an error.
+    assert app_client.get("/queue?state=<x>").status_code == 200
