@@ -168,14 +168,19 @@ def chunk_text(text: str, *, chunk_chars: int = 400, overlap: int = 60) -> list[
         if not current:
             return
         start, end = current[0].start, current[-1].end
-        section = SECTION_SEPARATOR.join(_common_path([u.path for u in current]))
+        # Leading bare headings ("一、总体要求" right above "（一）…") are context: the chunk is
+        # cited by where its content sits.
+        content = [u for u in current if not u.heading_only] or current
+        section = SECTION_SEPARATOR.join(_common_path([u.path for u in content]))
         chunks.append(Chunk(text=text[start:end], section=section, start=start, end=end))
 
     for unit in units:
         if current:
-            only_headings = all(u.heading_only for u in current)
+            # Bare headings stay with what follows them, unless they pile up (a long list of
+            # one-line items such as "1. 营业执照；" is all "headings" and must still be split).
+            only_headings = all(u.heading_only for u in current) and size(current) < chunk_chars // 3
             heading_break = unit.heading_rank > 0 and not only_headings and (
-                unit.heading_rank <= _HARD_BREAK_RANK or size(current) >= chunk_chars // 3
+                unit.heading_rank <= _HARD_BREAK_RANK or size(current) >= chunk_chars // 2
             )
             too_big = unit.end - current[0].start > chunk_chars and not only_headings
             if heading_break:
