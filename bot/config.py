@@ -48,8 +48,12 @@ class RetrievalSettings(BaseModel):
     candidates: int = Field(default=40, ge=5, le=500)
     # Weight of the dense score in the min-max linear fusion; lexical gets 1 - dense_weight.
     dense_weight: float = Field(default=0.3, ge=0.0, le=1.0)
-    # Below this fused confidence the question is offered to the desk instead of answered.
-    min_confidence: float = Field(default=0.35, ge=0.0, le=1.0)
+    # Below this confidence the question is offered to the desk instead of answered. Confidence =
+    # 0.4 * IDF-weighted share of the question's terms found in the best match + 0.6 * its dense cosine
+    # scaled from [dense_floor, dense_ceil] to [0, 1] (the scale depends on the embedding model).
+    min_confidence: float = Field(default=0.13, ge=0.0, le=1.0)
+    dense_floor: float = Field(default=0.20, ge=-1.0, le=1.0)
+    dense_ceil: float = Field(default=0.50, ge=-1.0, le=1.0)
 
 
 class LLMSettings(BaseModel):

@@ -35,34 +35,47 @@ MAX_QUOTE_CHARS = 260
 
 # Expressions that say the normal route failed or ask for a person. Patterns, not question texts:
 # each covers a family of phrasings (拖了三个月 / 拖了好久, 没人管 / 没人理 / 没人回复 ...).
-_NUM = r"[\d一二三四五六七八九十两几半多]+"
+_NUM = r"[\d一二三四五六七八九十两几半多好]+"
+_SPAN = r"(个)?(多)?(天|日|周|星期|礼拜|月|年|小时)"
 DESK_PATTERNS: tuple[tuple[str, str], ...] = (
     (
-        rf"拖了?(很久|好久|太久|这么久|半天|{_NUM}个?(天|周|星期|礼拜|月|年))|一直拖|拖着不|拖拖拉拉|拖延",
+        rf"拖了?(很久|好久|太久|这么久|半天|{_NUM}{_SPAN})|一直拖|拖着|拖拖拉拉|拖延|"
+        rf"(等|办|交|报|批|审)了?(很久|好久|太久|{_NUM}{_SPAN})(了)?.{{0,8}}(没|不|未)|"
+        rf"{_SPAN}了.{{0,6}}(还|都|也|一直)(没|不|未)",
         "事项被拖延",
     ),
     (
-        r"没(有)?人(管|理|回|处理|答复|接|受理|负责|问)|无人(管|理|回应|处理|受理)|不理(人|睬)|爱答不理",
+        r"没(有)?人(管|理|回|处理|答复|接|来|受理|负责|问|联系|给)|无人(管|理|回应|处理|受理)|都不管|不管不问|"
+        r"不理(人|睬)|爱答不理|(给|讨)(个)?说法",
         "反映没人处理",
     ),
     (
-        r"推诿|推脱|推来推去|互相推|踢皮球|扯皮|让我找.{0,8}又让我找|两头跑|来回跑|跑了(好|很)?(多|几|[\d一二三四五六七八九十两]+)(趟|次|回)",
-        "部门之间推诿",
+        r"推诿|推脱|推来推去|互相推|踢皮球|扯皮|让我找.{0,8}又让我找|两头跑|来回跑|"
+        # "去几次窗口？" asks; "跑了四次" complains: the 了 makes the difference.
+        rf"(跑|问|打|催|找|去|来)了(好|很)?({_NUM})(次|趟|遍|回)",
+        "部门之间推诿或多次往返",
     ),
     (
-        r"转人工|找人工|人工(客服|服务|坐席)|真人|找个人|找领导|找专员|服务专员|有人(能|可以)帮|帮我(催|协调|反映)",
+        r"转人工|找人工|人工(客服|服务|坐席)|真人|找个人|找领导|领导(出面|过问|解决)|答非所问|"
+        r"有人(能|可以)帮我|帮我(催|协调|反映)",
         "希望人工协助",
     ),
     (
-        r"办不成|办不了|办不下来|办不好|办不通|不给(我)?办|不予(受理|办理)|拒绝(受理|办理)|被拒|卡住|卡在|卡了|被卡",
+        r"办不成|办不了|办不下来|办不好|办不通|没办成|不给(我)?办|不予(受理|办理)|拒绝(受理|办理)|被拒|"
+        r"卡住|卡在|卡了|被卡|被退回|退回了?{0}次|反复(退回|补正|补材料)|每次(都说|理由)|"
+        r"(走|转|转到|提交到|反映到|找)(一下)?[“\"]?办不成事".replace("{0}", _NUM),
         "正常渠道办不成",
     ),
-    (r"投诉|不作为|刁难|吃拿卡要|乱收费|态度(很|太|特别)?(差|恶劣)", "投诉反映"),
+    (r"投诉|不作为|刁难|吃拿卡要|乱收费|态度(很|太|特别|非常)?(差|恶劣|不好)", "投诉反映"),
     (
-        r"没(有)?(回复|回音|下文|消息|进展|结果|动静)|石沉大海|杳无音信|超期|逾期未|过了(办理)?时限|超过(办理)?时限|一直(没|不)(批|办|给)",
+        r"没(有)?(回复|回音|下文|消息|进展|结果|动静|说法)|石沉大海|杳无音信|超期|超时|逾期未|过了(办理)?时限|"
+        r"超过(办理)?时限|一直(没|不|未)(批|办|给|回|处理)|说好.{0,12}(没|还没|不|未)",
         "超期未办结",
     ),
 )
+# The desk's own name is not a complaint: "办不成事窗口是干嘛的" asks about it (the pattern above
+# still catches "想走办不成事窗口").
+_DESK_NAME = re.compile(r"(?<![走转到找])办不成事(反映)?(窗口|专窗|专员)")
 _DESK_RE = [(re.compile(p), why) for p, why in DESK_PATTERNS]
 
 # Labels of a service card, in order, with the record.data keys each may come from.
@@ -81,11 +94,11 @@ DEPARTMENT_FIELDS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("电话", ("phone", "电话")),
     ("办公时间", ("hours", "办公时间")),
 )
+# Read from a section dict ({name, duties, contact, phone} as ingest stores it) or from flat data.
 SECTION_FIELDS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("科室", ("section", "科室")),
-    ("职责", ("section_duties", "科室职责", "duties")),
+    ("职责", ("duties", "section_duties", "科室职责")),
     ("负责人", ("contact", "负责人")),
-    ("科室电话", ("section_phone",)),
 )
 _EMPTY_VALUES = {"", "无", "-", "—", "/", "暂无", "none", "null", "nan"}
 
@@ -131,6 +144,7 @@ def strip_desk_expressions(question: str) -> str:
 
 def desk_reason(question: str) -> str:
     """Why the question goes to the desk because the user says the normal route failed, else ""."""
+    question = _DESK_NAME.sub("办事窗口", question)
     reasons = [why for pattern, why in _DESK_RE if pattern.search(question)]
     return "、".join(dict.fromkeys(reasons))
 
@@ -209,6 +223,20 @@ def service_card(record: Record) -> list[str]:
     return lines
 
 
+def _section_of(record: Record, question: str) -> Mapping[str, Any] | None:
+    """The section a department record is about: its own, else the one closest to the question."""
+    section = record.data.get("section")
+    if isinstance(section, Mapping):
+        return {**section, "section": section.get("name", record.section)}
+    sections = record.data.get("sections")
+    if isinstance(sections, list) and sections and all(isinstance(s, Mapping) for s in sections):
+        best = _best_section(sections, question)
+        return {**best, "section": best.get("name", "")} if best is not None else None
+    if record.section or isinstance(section, str):
+        return {**record.data, "section": record.section or section}
+    return None
+
+
 def department_card(record: Record, question: str) -> list[str]:
     name = record.department or record.title
     lines = [f"部门：{name}"]
@@ -216,19 +244,19 @@ def department_card(record: Record, question: str) -> list[str]:
         value = _value(record.data, keys)
         if value:
             lines.append(f"{label}：{_clip(value)}")
-    sections = record.data.get("sections")
-    section: Mapping[str, Any] | None
-    if isinstance(sections, list) and sections and all(isinstance(s, Mapping) for s in sections):
-        section = _best_section(sections, question)
-    else:
-        section = record.data
+    section = _section_of(record, question)
     if section is not None:
         for label, keys in SECTION_FIELDS:
             value = _value(section, keys)
-            if not value and label == "科室" and record.section:
-                value = record.section
-            if value and f"{label}：" not in "".join(lines):
+            if value:
                 lines.append(f"{label}：{_clip(value)}")
+        phone = _value(section, ("phone",))
+        if phone and phone != _value(record.data, ("phone", "电话")):
+            lines.append(f"科室电话：{phone}")
+    else:
+        contact = _value(record.data, ("contact", "负责人"))
+        if contact:
+            lines.append(f"负责人：{contact}")
     functions = _value(record.data, ("functions", "职能"))
     if functions and len(lines) <= 4:
         lines.append(f"职能：{_clip(functions)}")
@@ -238,7 +266,8 @@ def department_card(record: Record, question: str) -> list[str]:
 
 
 def policy_passage(record: Record, question: str) -> list[str]:
-    quote = _best_passage(record.text, question) or _clip(record.text, MAX_QUOTE_CHARS)
+    body = _value(record.data, ("quote",)) or record.text  # the chunk without its heading line
+    quote = _best_passage(body, question) or _clip(body, MAX_QUOTE_CHARS)
     lines = [f"《{record.title}》" + (f"（{record.department}）" if record.department else "")]
     lines.append(f"“{quote}” {cite(record)}")
     return lines
@@ -255,9 +284,13 @@ def record_lines(record: Record, question: str) -> list[str]:
 def _brief(hit: Hit) -> str:
     record = hit.record
     label = {"service": "事项", "department": "部门", "policy": "政策"}.get(record.kind, "")
-    dept = f"（{record.department}）" if record.department and record.department != record.title else ""
-    section = f" › {record.section}" if record.kind != "service" and record.section else ""
-    return f"· [{label}] {record.title}{section}{dept}"
+    title = record.title
+    section = record.section
+    if section.startswith(title):  # chunk sections may repeat the document title
+        section = section[len(title) :].lstrip(" ›>")
+    section = f" › {_clip(section, 40)}" if record.kind == "policy" and section else ""
+    dept = f"（{record.department}）" if record.department and not title.startswith(record.department) else ""
+    return f"· [{label}] {title}{section}{dept}"
 
 
 def best_department(result: RetrievalResult, min_confidence: float) -> str:
@@ -276,52 +309,51 @@ def compose(
     route_to_desk: bool,
     reason: str,
     department: str,
+    department_record: Record | None = None,
     note: str = "",
 ) -> str:
-    """The Chinese answer, from the best matches only; every answer ends with its sources."""
+    """The Chinese answer, from the best matches only; every answer ends with its sources.
+
+    `department_record` is the department's own card (from the index), used when the answer points
+    to a department that is not itself among the hits.
+    """
     lines: list[str] = []
     if note:
         lines.append(note)
     cited: list[Record] = []
     hits = result.hits
+
+    def card_for(dept: str) -> Record | None:
+        if department_record is not None and department_record.department == dept:
+            return department_record
+        return next(
+            (h.record for h in hits if h.record.kind == "department" and h.record.department == dept), None
+        )
+
     if route_to_desk:
         if reason:
             lines.append(f"了解到您的情况（{reason}）。{DESK_OFFER}")
         else:
             lines.append(f"抱歉，服务联络簿和政策文件中没有找到与您的问题足够匹配的内容。{DESK_OFFER}")
-        dept_hit = next((h for h in hits if h.record.department == department and department), None)
-        if dept_hit is not None:
-            dept_record = next(
-                (
-                    h.record
-                    for h in hits
-                    if h.record.kind == "department" and h.record.department == department
-                ),
-                None,
-            )
+        if department:
             lines.append("")
             lines.append(f"与您的问题相关的部门：{department}")
+            dept_record = card_for(department)
             if dept_record is not None:
                 lines.extend(department_card(dept_record, question)[1:])
                 cited.append(dept_record)
-            if dept_hit.record.kind != "department" and reason:
-                label = "事项" if dept_hit.record.kind == "service" else "政策"
-                lines.append(f"相关{label}：{dept_hit.record.title}")
-                cited.append(dept_hit.record)
+            item = next((h.record for h in hits if h.record.department == department), None)
+            if item is not None and item.kind != "department" and reason:
+                label = "事项" if item.kind == "service" else "政策"
+                lines.append(f"相关{label}：{item.title}")
+                cited.append(item)
     elif hits:
         top = hits[0].record
         lines.extend(record_lines(top, question))
         cited.append(top)
         # A service card without contact details gets its department's card (a cited source too).
         if top.kind == "service" and not any(line.startswith(("电话", "窗口")) for line in lines):
-            dept_record = next(
-                (
-                    h.record
-                    for h in hits
-                    if h.record.kind == "department" and h.record.department == top.department
-                ),
-                None,
-            )
+            dept_record = card_for(top.department)
             if dept_record is not None:
                 lines.extend(f"部门{line}" for line in department_card(dept_record, question)[1:])
                 cited.append(dept_record)

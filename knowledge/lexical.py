@@ -19,6 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 
 log = logging.getLogger(__name__)
+# bm25s logs every index build at DEBUG with its own level set; it is noise in a chat terminal.
+logging.getLogger("bm25s").setLevel(logging.WARNING)
 
 # Words that say how someone asks, not what about. Generic government verbs are here too: they occur
 # in nearly every record and otherwise dominate BM25 scores (Langchain-Chatchat #5024).
@@ -112,7 +114,8 @@ def analyze(text: str, *, unigrams: bool = False) -> list[str]:
                 run = []
             continue
         run.append(word)
-        if len(word) >= 2 or not _CJK.match(word):
+        # Single characters carry little on their own ("1", "a"); CJK ones still enter the bigrams.
+        if len(word) >= 2:
             terms.append(word)
         if len(word) > 2 and _CJK.match(word):
             freq = tok.FREQ  # type: ignore[attr-defined]

@@ -32,10 +32,10 @@ Mode = Literal["hybrid", "dense", "lexical"]
 DEPARTMENT_BOOST = 0.25
 # Small nudges towards the record kind a question is about (contact details vs. policy text).
 KIND_BOOST = 0.12
-# Cosine similarities of USE: unrelated Chinese pairs ~0.0–0.1, related ~0.45–0.75.
-DENSE_FLOOR = 0.10
-DENSE_CEIL = 0.60
-COVERAGE_WEIGHT = 0.6
+# Share of lexical coverage in the confidence; the dense cosine is scaled between retrieval.dense_floor
+# and dense_ceil (USE: off-topic questions reach ~0.1–0.2 against the best of many records by chance,
+# related ones 0.3–0.7).
+COVERAGE_WEIGHT = 0.4
 
 _CONTACT_INTENT = re.compile(
     r"地址|在哪|哪儿|位置|怎么走|电话|号码|联系方式|联系|办公时间|上班|几点|科室|负责人|窗口在"
@@ -110,6 +110,11 @@ class KnowledgeIndex:
         add_domain_words(vocabulary)
         self.lexical = LexicalIndex([lexical_document(r) for r in self.records], unigrams=unigrams)
         self.departments = dict(departments)
+        # The department's own card (not a section), for answers that point to a department.
+        self.department_cards: dict[str, Record] = {}
+        for record in self.records:
+            if record.kind == "department" and record.department and not record.section:
+                self.department_cards.setdefault(record.department, record)
 
     def mentioned_departments(self, question: str) -> tuple[list[str], str]:
         """Canonical departments named in the question, and the question with those names canonical."""
@@ -211,7 +216,11 @@ class HybridRetriever:
                 covered = sum(self.index.lexical.idf(t) for t in unique if t in doc_terms)
                 coverage = covered / total if total > 0 else 0.0
             dense = dense_scores.get(pos, 0.0)
-            dense_scaled = min(1.0, max(0.0, (dense - DENSE_FLOOR) / (DENSE_CEIL - DENSE_FLOOR)))
+            floor, ceil = (
+                self.settings.dense_floor,
+                max(self.settings.dense_ceil, self.settings.dense_floor + 1e-6),
+            )
+            dense_scaled = min(1.0, max(0.0, (dense - floor) / (ceil - floor)))
             confidence = COVERAGE_WEIGHT * coverage + (1.0 - COVERAGE_WEIGHT) * dense_scaled
             if confidence > best[2]:
                 best = (coverage, dense, confidence)

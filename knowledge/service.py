@@ -146,8 +146,11 @@ class KnowledgeService:
                 "last_ingest": last.isoformat() if last else None,
                 "index_build_s": round(time.perf_counter() - started, 3),
             }
+            # Warm up: the first query otherwise pays for lazy initialisation (seconds, not milliseconds).
+            if records:
+                retriever.search("预热 营业执照")
             self._state = _State(index, retriever, stats)
-            log.info("知识库索引已加载：%s 条记录，%s 个文件", len(records), len(sources))
+            log.debug("知识库索引已加载：%s 条记录，%s 个文件", len(records), len(sources))
 
     def stats(self) -> dict[str, Any]:
         state = self._require_state()
@@ -185,6 +188,7 @@ class KnowledgeService:
             route_to_desk=route,
             reason=reason if route and reason != "没有找到足够匹配的内容" else "",
             department=department,
+            department_record=state.index.department_cards.get(department),
             note=note,
         )
         if self.llm is not None and result.hits:
@@ -202,6 +206,14 @@ class KnowledgeService:
             confidence=result.confidence,
             department=department,
         )
+
+    def canonical_department(self, name: str) -> str:
+        """The canonical name for a department name or alias (unchanged when unknown or ambiguous)."""
+        index = self._require_state().index
+        if name in index.departments:
+            return name
+        found, _ = index.mentioned_departments(name)
+        return found[0] if len(found) == 1 else name
 
     def close(self) -> None:
         self.engine.dispose()

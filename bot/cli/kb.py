@@ -1,9 +1,188 @@
-"""CLI commands (placeholder until its issue lands)."""
+"""`zhitong ask`, `zhitong eval`, `zhitong chat` and `zhitong demo`: the knowledge base from a terminal.
+
+They all go through `KnowledgeService.ask`, the same code the bot uses.
+"""
 
 from __future__ import annotations
 
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
+from rich.console import Console
+from rich.table import Table
+
+from bot.cli import settings_from
+from bot.config import Settings
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SAMPLE_DIR = REPO_ROOT / "data" / "sample"
+EXIT_WORDS = {"退出", "再见", "exit", "quit", "q", ":q"}
+MODES = ("hybrid", "dense", "lexical")
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def _open_service(settings: Settings) -> Any:
+    from knowledge.service import KnowledgeService
+
+    try:
+        return KnowledgeService.open(settings)
+    except Exception as exc:  # a broken store must end with a message, not a traceback
+        err.print(f"[red]无法打开知识库：{exc}[/red]")
+        raise typer.Exit(1) from exc
+
+
+def _check_mode(mode: str) -> str:
+    if mode not in MODES:
+        err.print(f"[red]--mode 只能是 {' / '.join(MODES)}，收到：{mode}[/red]")
+        raise typer.Exit(2)
+    return mode
+
+
+def _print_answer(answer: Any) -> None:
+    out.print(answer.text, markup=False)
+    if answer.route_to_desk:
+        out.print(
+            "\n[bold yellow]→ 建议转“办不成事”反映窗口[/bold yellow]（在机器人中点“转办不成事窗口”即可提交）"
+        )
+
+
+def ask(
+    ctx: typer.Context,
+    question: Annotated[str, typer.Argument(help="问题，例如：开饭店要办什么证？")],
+    as_json: Annotated[bool, typer.Option("--json", help="输出一个 JSON 对象（见 DESIGN.md）")] = False,
+    mode: Annotated[str, typer.Option("--mode", help="hybrid | dense | lexical")] = "hybrid",
+) -> None:
+    """回答一个问题：找谁办、怎么办（引用来源）。"""
+    settings = settings_from(ctx)
+    service = _open_service(settings)
+    try:
+        answer = service.ask(question, mode=_check_mode(mode))  # type: ignore[arg-type]
+    finally:
+        service.close()
+    if as_json:
+        sys.stdout.write(json.dumps(answer.to_json(), ensure_ascii=False) + "\n")
+    else:
+        _print_answer(answer)
+
+
+def evaluate(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help='问题集 .jsonl：每行 {"q", "department", "route_to_desk"}')],
+    as_json: Annotated[bool, typer.Option("--json", help="输出一个 JSON 对象")] = False,
+    mode: Annotated[str, typer.Option("--mode", help="hybrid | dense | lexical")] = "hybrid",
+    show_misses: Annotated[bool, typer.Option("--misses", help="列出答错的问题")] = False,
+) -> None:
+    """在问题集上评测：hit@1、hit@3、MRR（部门）、转办判断准确率、p50/p95 延迟。"""
+    from knowledge.evaluation import EvalFileError, evaluate, load_eval_file
+
+    settings = settings_from(ctx)
+    mode = _check_mode(mode)
+    try:
+        items, warnings = load_eval_file(file)
+    except EvalFileError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+    for warning in warnings:
+        err.print(f"[yellow]{warning}[/yellow]")
+    service = _open_service(settings)
+    try:
+        result = evaluate(
+            items,
+            lambda q, m: service.ask(q, mode=m),
+            mode=mode,  # type: ignore[arg-type]
+            canonical=service.canonical_department,
+        )
+    finally:
+        service.close()
+    if as_json:
+        sys.stdout.write(json.dumps(result.to_json(), ensure_ascii=False) + "\n")
+        return
+    table = Table(title=f"评测结果：{file.name}（{mode}）")
+    for column in ("问题数", "hit@1", "hit@3", "MRR", "转办准确率", "p50 毫秒", "p95 毫秒"):
+        table.add_column(column, justify="right")
+    data = result.to_json()
+    table.add_row(
+        *(str(data[k]) for k in ("n", "hit@1", "hit@3", "mrr", "routing_accuracy", "p50_ms", "p95_ms"))
+    )
+    out.print(table)
+    if show_misses:
+        for miss in result.misses:
+            out.print(
+                f"第 {miss['line']} 行：{miss['q']}\n  期望 {miss['expected'] or '—'}（转办={miss['route_expected']}），"
+                f"得到 {'、'.join(miss['got']) or '—'}（转办={miss['route_got']}，置信度 {miss['confidence']}）",
+                markup=False,
+            )
+
+
+def chat(ctx: typer.Context) -> None:
+    """终端里和直通车对话（与机器人同一套回答代码）。输入“退出”结束。"""
+    settings = settings_from(ctx)
+    service = _open_service(settings)
+    _chat_loop(service)
+
+
+def _chat_loop(service: Any) -> None:
+    stats = service.stats()
+    out.print(
+        f"[bold]政企直通车[/bold]：知识库有 {stats['records']} 条记录（{stats['files']} 个文件）。"
+        "请输入您的问题，例如“开饭店要办什么证？找哪个部门？”；输入“退出”结束。"
+    )
+    try:
+        while True:
+            try:
+                question = input("\n您的问题> ")
+            except EOFError:
+                break
+            if question.strip().lower() in EXIT_WORDS:
+                break
+            if not question.strip():
+                continue
+            out.print()
+            _print_answer(service.ask(question))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        service.close()
+    out.print("\n再见！")
+
+
+def demo(
+    ctx: typer.Context,
+    sample_dir: Annotated[Path, typer.Option("--sample-dir", help="示范城市数据目录")] = SAMPLE_DIR,
+    no_chat: Annotated[bool, typer.Option("--no-chat", help="只导入，不进入对话")] = False,
+) -> None:
+    """导入示范城市（服务联络簿 + 政策文件，未变化的文件跳过），然后进入对话。"""
+    settings = settings_from(ctx)
+    paths = [sample_dir / "directory", sample_dir / "policies"]
+    missing = [str(p) for p in paths if not p.is_dir()]
+    if missing:
+        err.print(f"[red]找不到示范数据目录：{'、'.join(missing)}[/red]")
+        raise typer.Exit(2)
+    try:
+        from ingest.pipeline import ingest_paths
+    except ImportError as exc:
+        err.print(f"[red]导入模块不可用：{exc}[/red]")
+        raise typer.Exit(1) from exc
+
+    def progress(label: str, done: int, total: int) -> None:
+        err.print(f"[dim]导入 {done}/{total}：{label}[/dim]")
+
+    out.print(f"正在导入示范城市数据（{sample_dir}）……")
+    report = ingest_paths(settings, paths, progress=progress)
+    out.print(report.summary_zh(), markup=False)
+    if no_chat:
+        return
+    _chat_loop(_open_service(settings))
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the root app."""
+    app.command("ask")(ask)
+    app.command("eval")(evaluate)
+    app.command("chat")(chat)
+    app.command("demo")(demo)

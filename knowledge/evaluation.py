@@ -1,0 +1,144 @@
+"""Question-set evaluation (the `eval --json` contract of DESIGN.md), shared by the CLI and bench/."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from knowledge.answer import Answer
+from knowledge.retriever import Mode
+
+
+@dataclass(frozen=True, slots=True)
+class EvalItem:
+    q: str
+    department: str
+    route_to_desk: bool
+    line: int
+
+
+@dataclass(slots=True)
+class EvalResult:
+    n: int
+    hit1: float
+    hit3: float
+    mrr: float
+    routing_accuracy: float
+    p50_ms: float
+    p95_ms: float
+    misses: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "n": self.n,
+            "hit@1": round(self.hit1, 4),
+            "hit@3": round(self.hit3, 4),
+            "mrr": round(self.mrr, 4),
+            "routing_accuracy": round(self.routing_accuracy, 4),
+            "p50_ms": round(self.p50_ms, 1),
+            "p95_ms": round(self.p95_ms, 1),
+        }
+
+
+class EvalFileError(ValueError):
+    """The evaluation file cannot be used; the message is Chinese and names the line."""
+
+
+def load_eval_file(path: Path) -> tuple[list[EvalItem], list[str]]:
+    """Items of a .jsonl question file, plus Chinese warnings for lines that were skipped."""
+    try:
+        raw = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError as exc:
+        raise EvalFileError(f"找不到评测文件：{path}") from exc
+    except UnicodeDecodeError as exc:
+        raise EvalFileError(f"评测文件不是 UTF-8 编码：{path}") from exc
+    except OSError as exc:
+        raise EvalFileError(f"无法读取评测文件 {path}：{exc.strerror}") from exc
+    items: list[EvalItem] = []
+    warnings: list[str] = []
+    for number, line in enumerate(raw.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError:
+            warnings.append(f"第 {number} 行不是有效的 JSON，已跳过")
+            continue
+        if not isinstance(obj, dict) or not isinstance(obj.get("q"), str) or not obj["q"].strip():
+            warnings.append(f"第 {number} 行缺少问题字段 q，已跳过")
+            continue
+        department = obj.get("department") or ""
+        route = obj.get("route_to_desk", False)
+        if not isinstance(department, str) or not isinstance(route, bool):
+            warnings.append(f"第 {number} 行的 department 或 route_to_desk 类型不对，已跳过")
+            continue
+        items.append(EvalItem(obj["q"], department.strip(), route, number))
+    if not items:
+        raise EvalFileError(f"评测文件中没有可用的问题：{path}")
+    return items, warnings
+
+
+def distinct_departments(answer: Answer) -> list[str]:
+    seen: list[str] = []
+    for hit in answer.hits:
+        dept = hit.record.department
+        if dept and dept not in seen:
+            seen.append(dept)
+    return seen
+
+
+def evaluate(
+    items: Sequence[EvalItem],
+    ask: Callable[[str, Mode], Answer],
+    *,
+    mode: Mode = "hybrid",
+    canonical: Callable[[str], str] = lambda name: name,
+) -> EvalResult:
+    """hit@1/hit@3/MRR over the distinct departments of the matches; routing accuracy on all items."""
+    hit1 = hit3 = rr = 0.0
+    with_dept = 0
+    routing_ok = 0
+    latencies: list[float] = []
+    misses: list[dict[str, Any]] = []
+    for item in items:
+        answer = ask(item.q, mode)
+        latencies.append(answer.latency_ms)
+        routed_right = answer.route_to_desk == item.route_to_desk
+        routing_ok += routed_right
+        rank = 0
+        if item.department:
+            with_dept += 1
+            expected = canonical(item.department)
+            departments = distinct_departments(answer)
+            rank = departments.index(expected) + 1 if expected in departments else 0
+            hit1 += rank == 1
+            hit3 += 0 < rank <= 3
+            rr += 1.0 / rank if rank else 0.0
+        if (item.department and rank != 1) or not routed_right:
+            misses.append(
+                {
+                    "line": item.line,
+                    "q": item.q,
+                    "expected": item.department,
+                    "got": distinct_departments(answer)[:3],
+                    "route_expected": item.route_to_desk,
+                    "route_got": answer.route_to_desk,
+                    "confidence": answer.confidence,
+                }
+            )
+    lat = np.asarray(latencies or [0.0])
+    return EvalResult(
+        n=len(items),
+        hit1=hit1 / with_dept if with_dept else 0.0,
+        hit3=hit3 / with_dept if with_dept else 0.0,
+        mrr=rr / with_dept if with_dept else 0.0,
+        routing_accuracy=routing_ok / len(items) if items else 0.0,
+        p50_ms=float(np.percentile(lat, 50)),
+        p95_ms=float(np.percentile(lat, 95)),
+        misses=misses,
+    )
