@@ -107,7 +107,7 @@ def _sentences(text: str, start: int, end: int, limit: int) -> list[tuple[int, i
     return out
 
 
-def _units(text: str, limit: int) -> list[_Unit]:
+def _units(text: str, limit: int, title: str) -> list[_Unit]:
     units: list[_Unit] = []
     stack: list[tuple[int, str]] = []
     pos = 0
@@ -118,6 +118,12 @@ def _units(text: str, limit: int) -> list[_Unit]:
             continue
         heading = heading_of(line)
         rank = 0
+        if title and (line.strip().lstrip("#").strip() == title):
+            # The document's own title line ("# 文件标题") is not a section; like a bare heading
+            # it stays with the text that follows it.
+            units.append(_Unit(line_start + len(line) - len(line.lstrip()), line_start + len(line.rstrip()),
+                               tuple(t for _, t in stack), heading_rank=0, heading_only=True))
+            continue
         if heading is not None:
             rank, title = heading
             while stack and stack[-1][0] >= rank:
@@ -133,7 +139,9 @@ def _units(text: str, limit: int) -> list[_Unit]:
                     end=e,
                     path=path,
                     heading_rank=rank if first else 0,
-                    heading_only=first and rank > 0 and len(sentences) == 1 and e - s <= _MAX_HEADING_CHARS + 8,
+                    # "一、许可要求" is a bare heading; "（一）应当取得许可证。" is content with a marker.
+                    heading_only=first and rank > 0 and len(sentences) == 1 and e - s <= _MAX_HEADING_CHARS + 8
+                    and not _SENTENCE_END.search(text, s, e),
                 )
             )
     return units
@@ -149,15 +157,16 @@ def _common_path(paths: list[tuple[str, ...]]) -> tuple[str, ...]:
     return tuple(common)
 
 
-def chunk_text(text: str, *, chunk_chars: int = 400, overlap: int = 60) -> list[Chunk]:
+def chunk_text(text: str, *, chunk_chars: int = 400, overlap: int = 60, title: str = "") -> list[Chunk]:
     """Split `text` into chunks of about `chunk_chars` characters on sentence boundaries.
 
     Headings start new chunks (see _HARD_BREAK_RANK) and give each chunk its section path;
     neighbouring chunks of one section share up to `overlap` characters of whole sentences.
+    A heading equal to `title` (the document's own title) is not made a section.
     """
     if chunk_chars <= 0:
         raise ValueError("chunk_chars must be positive")
-    units = _units(text, chunk_chars)
+    units = _units(text, chunk_chars, title.strip())
     chunks: list[Chunk] = []
     current: list[_Unit] = []
 

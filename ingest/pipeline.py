@@ -456,7 +456,7 @@ class _Pipeline:
         document = load_document(path)
         department = self._policy_department(path, document)
         chunks = chunk_text(document.text, chunk_chars=self.settings.ingest.chunk_chars,
-                            overlap=self.settings.ingest.chunk_overlap)
+                            overlap=self.settings.ingest.chunk_overlap, title=document.title)
         meta = document.meta
         common = {
             "file": path.name,

@@ -84,3 +84,11 @@ def test_a_long_list_of_one_line_items_is_still_split() -> None:
     chunks = chunk_text(text, chunk_chars=100, overlap=0)
     assert len(chunks) > 5
     assert all(len(c.text) <= 120 for c in chunks)
+
+
+def test_the_document_title_heading_is_not_a_section() -> None:
+    text = "# 示范市小餐饮管理办法\n\n一、许可要求\n（一）开办小餐饮应当取得食品经营许可证。\n二、监督检查\n（一）日常检查。"
+    chunks = chunk_text(text, chunk_chars=400, overlap=0, title="示范市小餐饮管理办法")
+    assert [c.section for c in chunks] == ["一、许可要求 › （一）开办小餐饮应当取得食品经营许可证",
+                                           "二、监督检查 › （一）日常检查"]
+    assert chunks[0].text.startswith("# 示范市小餐饮管理办法")
