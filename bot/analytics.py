@@ -124,3 +124,13 @@ class Analytics:
             down=sum(1 for r in rows if r.feedback == "down"),
             unanswered=unanswered,
         )
+
+    async def ticket_counts(self) -> list[tuple[str, int]]:
+        """Tickets per state label (all time), for /stats."""
+        from bot.desk.states import TicketState
+        from bot.models import Ticket
+
+        async with self._sessions() as session:
+            rows = (await session.exec(select(Ticket.state, func.count()).group_by(Ticket.state))).all()
+        counts = {str(state): int(n) for state, n in rows}
+        return [(TicketState(s).label, counts[s]) for s in (x.value for x in TicketState) if counts.get(s)]

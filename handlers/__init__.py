@@ -1,1 +1,53 @@
-"""Telegram handlers, one module per role. Thin: parse → call a service → render."""
+"""Telegram handlers, one module per role. Thin: parse → call a service → render.
+
+:func:`register` is the one place that knows the handlers, their order and their groups.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from telegram import Update
+from telegram.ext import Application, CallbackQueryHandler, CommandHandler, TypeHandler, filters
+
+from bot.config import Settings
+
+# Group -2 runs before everything: flood control (it may stop the update with ApplicationHandlerStop).
+GATE_GROUP = -2
+
+
+def register(app: Application[Any, Any, Any, Any, Any, Any], settings: Settings) -> None:
+    """Add every handler to ``app``. Order matters within group 0: the first match wins."""
+    from handlers import admin, ask, errors, escalate, staff, start, tickets
+    from handlers.common import answer_callback
+    from handlers.texts import BAD_CALLBACK
+
+    app.add_handler(TypeHandler(Update, errors.flood_gate), group=GATE_GROUP)
+
+    ordered: list[Any] = [
+        # 1. Conversations first: while one is active, its steps own the user's messages.
+        escalate.intake_conversation(),
+        start.registration_conversation(),
+        # 2. Commands (enterprise, staff, admin).
+        CommandHandler(["start", "help"], start.start),
+        *tickets.handlers(),
+        *staff.handlers(settings),
+        *admin.handlers(),
+        # 3. /cancel outside any conversation.
+        CommandHandler("cancel", _nothing_to_cancel, filters=filters.ChatType.PRIVATE),
+        # 4. Free text and answer buttons (private chat).
+        *ask.handlers(),
+        # 5. Anything non-text nobody took; any button nobody understood (tampered or expired data).
+        ask.not_text_handler(),
+        CallbackQueryHandler(lambda u, c: answer_callback(u, BAD_CALLBACK)),
+    ]
+    for handler in ordered:
+        app.add_handler(handler)
+    app.add_error_handler(errors.on_error)
+
+
+async def _nothing_to_cancel(update: Update, context: Any) -> None:
+    from handlers.common import reply_text
+    from handlers.texts import NOTHING_TO_CANCEL
+
+    await reply_text(update, context, NOTHING_TO_CANCEL)

@@ -14,6 +14,7 @@ and waits for what the bot sent to its chat (or to a forum topic in a group).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import time
@@ -229,8 +230,8 @@ class BotApiServer:
         self.files[file_id] = (file_name, content)
         return {"file_id": file_id, "file_unique_id": f"u{file_id}", "file_size": len(content)}
 
-    async def wait_for(
-        self, predicate: Callable[[BotEvent], bool], *, after: int = 0, timeout: float = 10.0
+    async def wait_for(  # noqa: ASYNC109
+        self, predicate: Callable[[BotEvent], bool], *, after: int = 0, timeout: float = 10.0  # noqa: ASYNC109  # noqa: ASYNC109
     ) -> BotEvent:
         """The first event with seq > ``after`` matching ``predicate``; waits up to ``timeout`` s."""
         assert self._changed is not None
@@ -244,12 +245,10 @@ class BotApiServer:
                 if remaining <= 0:
                     recent = [(e.chat_id, e.thread_id, e.text[:80]) for e in self.events if e.seq > after]
                     raise TimeoutError(f"no matching bot event within {timeout}s; after={after}: {recent}")
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._changed.wait(), remaining)
-                except TimeoutError:
-                    pass
 
-    async def wait_callback_answer(self, callback_id: str, timeout: float = 10.0) -> CallbackAnswer:
+    async def wait_callback_answer(self, callback_id: str, timeout: float = 10.0) -> CallbackAnswer:  # noqa: ASYNC109  # noqa: ASYNC109
         deadline = time.monotonic() + timeout
         assert self._changed is not None
         async with self._changed:
@@ -257,10 +256,8 @@ class BotApiServer:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise TimeoutError(f"callback {callback_id} was not answered")
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._changed.wait(), remaining)
-                except TimeoutError:
-                    pass
             return self.callback_answers[callback_id]
 
     @property
@@ -283,10 +280,8 @@ class BotApiServer:
                         params[key] = value
         for key in list(params):
             if key in _JSON_FIELDS and isinstance(params[key], str):
-                try:
+                with contextlib.suppress(ValueError):
                     params[key] = json.loads(params[key])
-                except ValueError:
-                    pass
         return params
 
     @staticmethod
@@ -351,10 +346,8 @@ class BotApiServer:
         assert self._new_update is not None
         if not self.updates and timeout > 0:
             self._new_update.clear()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._new_update.wait(), timeout)
-            except TimeoutError:
-                pass
         batch = [u for u in self.updates if u["update_id"] >= offset][:limit]
         if batch:
             self.last_delivered_update_id = max(self.last_delivered_update_id, batch[-1]["update_id"])
@@ -621,7 +614,7 @@ class FakeUser:
         *,
         chat_id: int | None = None,
         thread_id: int | None = None,
-        timeout: float = 10.0,
+        timeout: float = 10.0,  # noqa: ASYNC109  # noqa: ASYNC109
         methods: tuple[str, ...] = ("sendMessage", "editMessageText", "sendDocument"),
     ) -> BotEvent:
         """Wait for the next bot event in this chat (or topic) after what this user already saw."""

@@ -1,0 +1,177 @@
+"""Telegram application wiring: build_application(settings) → a python-telegram-bot Application.
+
+Services are built in post_init and closed in post_shutdown; handlers are registered by
+handlers.register; JobQueue runs the desk outbox delivery and the desk's deadline tick; conversation
+state (registration, 转人工 intake) is persisted under the data dir so a restart resumes it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable
+from typing import Any
+
+from telegram import BotCommand, BotCommandScopeAllGroupChats, BotCommandScopeAllPrivateChats, Update
+from telegram.ext import (
+    AIORateLimiter,
+    Application,
+    ApplicationBuilder,
+    BaseUpdateProcessor,
+    ContextTypes,
+    Defaults,
+    PersistenceInput,
+    PicklePersistence,
+)
+
+from bot.clock import Clock
+from bot.config import Settings
+from bot.context import SERVICES_KEY, BotContext
+from bot.services import Services
+
+log = logging.getLogger(__name__)
+
+
+class PerChatUpdateProcessor(BaseUpdateProcessor):
+    """Different chats are handled concurrently; updates of one chat (or user) stay in arrival order.
+
+    Owners ask at the same time (each answer is a thread hop), but one owner's intake steps must not
+    overtake each other, so updates are serialised per chat with one lock per active chat.
+    """
+
+    def __init__(self, max_concurrent_updates: int) -> None:
+        super().__init__(max_concurrent_updates)
+        self._locks: dict[int, tuple[asyncio.Lock, int]] = {}
+
+    async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+        key = _chat_key(update)
+        if key is None:
+            await coroutine
+            return
+        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                await coroutine
+        finally:
+            lock, users = self._locks[key]
+            if users <= 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
+
+    async def initialize(self) -> None:
+        pass
+
+    async def shutdown(self) -> None:
+        pass
+
+
+def _chat_key(update: object) -> int | None:
+    if isinstance(update, Update):
+        if update.effective_chat is not None:
+            return update.effective_chat.id
+        if update.effective_user is not None:
+            return update.effective_user.id
+    return None
+
+
+def build_application(
+    settings: Settings, *, knowledge: Any | None = None, clock: Clock | None = None,
+) -> Application[Any, BotContext, Any, Any, Any, Any]:
+    """The bot for ``settings``; ``knowledge`` lets tests share one loaded KnowledgeService."""
+    tg = settings.telegram
+    token = tg.token.get_secret_value()
+    if not token:
+        raise ValueError("没有配置 Telegram 机器人令牌：请设置环境变量 ZHITONG_TELEGRAM_TOKEN。")
+    state_dir = settings.data_dir / "telegram"
+    state_dir.mkdir(parents=True, exist_ok=True)
+    persistence = PicklePersistence(
+        state_dir / "conversations.pickle",
+        # Conversation scratch only (intake, registration, pending staff notes); tickets live in the DB.
+        store_data=PersistenceInput(bot_data=False, chat_data=True, user_data=True, callback_data=False),
+        update_interval=5,
+    )
+    rate_limiter = AIORateLimiter(
+        overall_max_rate=tg.rate_overall_per_s,
+        overall_time_period=1,
+        group_max_rate=tg.rate_group_per_min,
+        group_time_period=60,
+        max_retries=3,
+    )
+
+    async def post_init(app: Application[Any, BotContext, Any, Any, Any, Any]) -> None:
+        services = await Services.build(settings, knowledge=knowledge, clock=clock)
+        app.bot_data[SERVICES_KEY] = services
+        await _set_commands(app)
+        jobs = app.job_queue
+        if jobs is not None:
+            from handlers.outbox import deliver_outbox, scheduler_tick
+
+            jobs.run_repeating(deliver_outbox, interval=tg.outbox_interval_s, first=0.5, name="outbox")
+            jobs.run_repeating(scheduler_tick, interval=settings.desk.scheduler_interval_s, first=1.0,
+                               name="desk-scheduler")
+        log.info("Telegram bot ready (mode=%s, staff group=%s)", tg.mode, tg.staff_group_id or "none")
+
+    async def post_shutdown(app: Application[Any, BotContext, Any, Any, Any, Any]) -> None:
+        services = app.bot_data.pop(SERVICES_KEY, None)
+        if isinstance(services, Services):
+            await services.aclose()
+
+    builder = (
+        ApplicationBuilder()
+        .token(token)
+        .base_url(tg.base_url)
+        .base_file_url(tg.base_file_url)
+        .context_types(ContextTypes(context=BotContext))
+        .defaults(Defaults(disable_notification=False))
+        .rate_limiter(rate_limiter)
+        .persistence(persistence)
+        .concurrent_updates(PerChatUpdateProcessor(tg.concurrent_updates))
+        .post_init(post_init)
+        .post_shutdown(post_shutdown)
+        # Downloads of admin uploads can be large; the defaults (5 s) are for small API calls.
+        .read_timeout(30)
+        .write_timeout(60)
+        .get_updates_read_timeout(40)
+    )
+    app = builder.build()
+    from handlers import register
+
+    register(app, settings)
+    return app  # type: ignore[return-value]
+
+
+async def _set_commands(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
+    """The command menu: enterprise commands in private chats, staff commands in groups."""
+    from handlers import texts
+
+    try:
+        await app.bot.set_my_commands([BotCommand(c, d) for c, d in texts.COMMANDS_ENTERPRISE],
+                                      scope=BotCommandScopeAllPrivateChats())
+        await app.bot.set_my_commands([BotCommand(c, d) for c, d in texts.COMMANDS_STAFF],
+                                      scope=BotCommandScopeAllGroupChats())
+    except Exception:  # a menu is cosmetic: never fail start-up over it
+        log.warning("could not set the command menu", exc_info=True)
+
+
+def run(settings: Settings) -> None:
+    """Run until interrupted: long polling, or a webhook server when telegram.mode = "webhook"."""
+    app = build_application(settings)
+    tg = settings.telegram
+    if tg.mode == "webhook":
+        if not tg.webhook_url:
+            raise ValueError("webhook 模式需要配置 telegram.webhook_url。")
+        from urllib.parse import urlparse
+
+        path = urlparse(tg.webhook_url).path.lstrip("/") or "telegram"
+        app.run_webhook(
+            listen=tg.webhook_listen,
+            port=tg.webhook_port,
+            url_path=path,
+            webhook_url=tg.webhook_url,
+            secret_token=tg.webhook_secret.get_secret_value() or None,
+            allowed_updates=Update.ALL_TYPES,
+        )
+    else:
+        app.run_polling(allowed_updates=Update.ALL_TYPES)

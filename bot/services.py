@@ -1,0 +1,229 @@
+"""The services the Telegram handlers call, built once per Application (post_init) and closed with it.
+
+Nothing here knows about Telegram objects: handlers parse updates, call these, and render the result.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import DateTime, delete
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlmodel import Field, SQLModel, col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.analytics import Analytics
+from bot.clock import Clock, SystemClock
+from bot.config import Settings
+from bot.db import init_db, make_async_engine, make_sessionmaker
+
+if TYPE_CHECKING:
+    from bot.desk.service import Desk
+    from bot.models import Staff
+    from knowledge.service import KnowledgeService
+
+log = logging.getLogger(__name__)
+
+
+# ---------------------------------------------------------------- flood control
+@dataclass
+class FloodDecision:
+    allowed: bool
+    notify: bool  # tell the user once per window, not on every dropped message
+    retry_after_s: float
+
+
+@dataclass
+class FloodLimiter:
+    """Sliding-window limit per user: at most ``limit`` messages within ``window_s`` seconds."""
+
+    limit: int
+    window_s: float
+    clock: Callable[[], float] = time.monotonic
+    _seen: dict[int, deque[float]] = field(default_factory=dict)
+    _notified_until: dict[int, float] = field(default_factory=dict)
+
+    def check(self, user_id: int) -> FloodDecision:
+        now = self.clock()
+        stamps = self._seen.setdefault(user_id, deque())
+        while stamps and now - stamps[0] >= self.window_s:
+            stamps.popleft()
+        if len(stamps) < self.limit:
+            stamps.append(now)
+            return FloodDecision(True, False, 0.0)
+        retry = self.window_s - (now - stamps[0])
+        notify = self._notified_until.get(user_id, 0.0) <= now
+        if notify:
+            self._notified_until[user_id] = now + retry
+        if len(self._seen) > 10_000:  # forget idle users so memory stays bounded
+            self._seen = {k: v for k, v in self._seen.items() if v and now - v[-1] < self.window_s}
+        return FloodDecision(False, notify, max(retry, 0.0))
+
+
+# ---------------------------------------------------------------- ingest
+class IngestBusy(Exception):
+    """Another ingest is running (one at a time: the store is written by one writer)."""
+
+
+class IngestRunner:
+    """Runs the ingest pipeline in a worker thread, one at a time, then reloads the knowledge core."""
+
+    def __init__(self, settings: Settings, knowledge: KnowledgeService | None) -> None:
+        self._settings = settings
+        self._knowledge = knowledge
+        self._lock = asyncio.Lock()
+
+    @property
+    def uploads_dir(self) -> Path:
+        path = self._settings.data_dir / "uploads"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    @property
+    def busy(self) -> bool:
+        return self._lock.locked()
+
+    async def run(self, paths: Sequence[Path], progress: Callable[[str, int, int], None] | None = None) -> Any:
+        """Ingest ``paths`` (thread), reload retrieval; returns the IngestReport."""
+        if self._lock.locked():
+            raise IngestBusy()
+        async with self._lock:
+            from ingest.pipeline import ingest_paths
+
+            store = getattr(self._knowledge, "store", None)
+            report = await asyncio.to_thread(
+                ingest_paths, self._settings, list(paths), progress=progress, store=store
+            )
+            if self._knowledge is not None:
+                await asyncio.to_thread(self._knowledge.reload)
+            return report
+
+
+# ---------------------------------------------------------------- outbox claims
+class OutboxClaim(SQLModel, table=True):
+    """A lease on one desk notification while a bot worker delivers it.
+
+    The desk's outbox has no claim column; with several workers (webhook scale-out) two could send the
+    same row. Inserting this row is the claim (primary key = notification id: one winner); it is
+    deleted after the row is marked sent or failed. A lease older than LEASE is taken over (the worker
+    died mid-delivery): that row may be sent twice, never lost.
+    """
+
+    __tablename__ = "outbox_claim"
+
+    notification_id: int = Field(primary_key=True)
+    worker: str = Field(max_length=64)
+    claimed_at: datetime = Field(sa_type=DateTime(timezone=True))  # type: ignore[call-overload]
+
+
+class OutboxClaims:
+    LEASE = timedelta(minutes=2)
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], worker: str) -> None:
+        self._sessions = sessions
+        self.worker = worker
+
+    async def claim(self, notification_id: int) -> bool:
+        now = datetime.now(UTC)
+        async with self._sessions() as session:
+            try:
+                async with session.begin():
+                    # Take over a stale lease (its worker died) before trying to insert ours.
+                    await session.exec(delete(OutboxClaim).where(  # type: ignore[call-overload]
+                        col(OutboxClaim.notification_id) == notification_id,
+                        col(OutboxClaim.claimed_at) < now - self.LEASE,
+                    ))
+                    session.add(OutboxClaim(notification_id=notification_id, worker=self.worker, claimed_at=now))
+            except IntegrityError:
+                return False
+        return True
+
+    async def release(self, notification_id: int) -> None:
+        async with self._sessions() as session, session.begin():
+            await session.exec(delete(OutboxClaim).where(  # type: ignore[call-overload]
+                col(OutboxClaim.notification_id) == notification_id, col(OutboxClaim.worker) == self.worker,
+            ))
+
+
+# ---------------------------------------------------------------- container
+@dataclass
+class Services:
+    settings: Settings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    knowledge: KnowledgeService | None
+    desk: Desk
+    analytics: Analytics
+    ingest: IngestRunner
+    flood: FloodLimiter
+    clock: Clock
+    claims: OutboxClaims
+    owns_knowledge: bool = True
+
+    @classmethod
+    async def build(
+        cls, settings: Settings, *, knowledge: KnowledgeService | None = None, clock: Clock | None = None,
+    ) -> Services:
+        """Open the database, the desk and the knowledge core (model loading runs in a thread)."""
+        from bot.desk.service import Desk
+
+        engine = make_async_engine(settings.database_url, echo=settings.database.echo)
+        await init_db(engine)
+        sessions = make_sessionmaker(engine)
+        owns = knowledge is None
+        if knowledge is None:
+            from knowledge.service import KnowledgeService
+
+            knowledge = await asyncio.to_thread(KnowledgeService.open, settings)
+        clock = clock or SystemClock()
+        desk = Desk(sessions, settings, clock)
+        tg = settings.telegram
+        return cls(
+            settings=settings,
+            engine=engine,
+            sessions=sessions,
+            knowledge=knowledge,
+            desk=desk,
+            analytics=Analytics(sessions),
+            ingest=IngestRunner(settings, knowledge),
+            flood=FloodLimiter(tg.flood_messages, tg.flood_window_s),
+            clock=clock,
+            claims=OutboxClaims(sessions, worker=f"{os.getpid()}-{uuid.uuid4().hex[:8]}"),
+            owns_knowledge=owns,
+        )
+
+    async def aclose(self) -> None:
+        if self.owns_knowledge and self.knowledge is not None:
+            close = getattr(self.knowledge, "close", None)
+            if callable(close):
+                await asyncio.to_thread(close)
+        await self.engine.dispose()
+
+    # ------------------------------------------------------------ roles
+    async def staff_member(self, tg_user_id: int) -> Staff | None:
+        """The active staff row of this Telegram user, if any (read fresh: `zhitong staff add` is live)."""
+        from bot.models import Staff
+
+        async with self.sessions() as session:
+            row = (await session.exec(select(Staff).where(Staff.tg_user_id == tg_user_id))).first()
+        return row if row is not None and row.active else None
+
+    async def is_staff(self, tg_user_id: int) -> bool:
+        return tg_user_id in self.settings.telegram.admin_ids or await self.staff_member(tg_user_id) is not None
+
+    async def is_admin(self, tg_user_id: int) -> bool:
+        if tg_user_id in self.settings.telegram.admin_ids:
+            return True
+        member = await self.staff_member(tg_user_id)
+        return member is not None and member.role == "admin"

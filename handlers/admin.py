@@ -1,0 +1,195 @@
+"""Admins: upload a policy file or directory spreadsheet → download → incremental ingest → change report;
+/reindex, /kb (what is indexed), /stats (questions, routing, 没用 rate, unanswered questions of the week).
+Everybody else is refused politely; an unsupported or oversized file is refused before download.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from telegram import Message, Update
+from telegram.error import BadRequest, TelegramError
+from telegram.ext import CommandHandler, MessageHandler, filters
+
+from bot.context import BotContext
+from bot.services import IngestBusy
+from handlers import render, texts
+from handlers.common import reply_text, send_html, user_id
+
+log = logging.getLogger(__name__)
+
+ALLOWED_EXTENSIONS = (".pdf", ".docx", ".txt", ".md", ".html", ".htm", ".csv", ".xlsx", ".yaml", ".yml")
+PROGRESS_EVERY_S = 1.0
+
+
+def _safe_name(name: str) -> str:
+    """A file name that stays inside the uploads dir (no path parts, no control characters)."""
+    base = Path(name.replace("\\", "/")).name
+    base = re.sub(r"[\x00-\x1f/]", "_", base).strip(" .")
+    return base[:120] or "upload"
+
+
+async def on_document(update: Update, context: BotContext) -> None:
+    """A document in private chat: admins' files are ingested; others are told politely."""
+    message = update.effective_message
+    assert message is not None and message.document is not None
+    services = context.services
+    if not await services.is_admin(user_id(update)):
+        await reply_text(update, context, texts.UPLOAD_NOT_ADMIN)
+        return
+    document = message.document
+    name = _safe_name(document.file_name or "upload")
+    ext = Path(name).suffix.lower()
+    if ext not in ALLOWED_EXTENSIONS:
+        await reply_text(update, context, texts.UPLOAD_UNSUPPORTED.format(
+            ext=ext or name, allowed=" ".join(ALLOWED_EXTENSIONS)))
+        return
+    limit_mb = min(services.settings.telegram.max_upload_mb, services.settings.ingest.max_file_mb)
+    size_mb = (document.file_size or 0) / (1024 * 1024)
+    if size_mb > limit_mb:
+        await reply_text(update, context, texts.UPLOAD_TOO_LARGE.format(size=size_mb, limit=limit_mb))
+        return
+    if services.ingest.busy:
+        await reply_text(update, context, texts.UPLOAD_BUSY)
+        return
+    status = await reply_text(update, context, texts.UPLOAD_RECEIVED.format(name=name))
+    target = services.ingest.uploads_dir / name
+    partial = target.with_name(f".{target.name}.part")
+    try:
+        file = await document.get_file()
+        await file.download_to_drive(partial)
+        if partial.stat().st_size / (1024 * 1024) > limit_mb:  # the declared size lied
+            partial.unlink(missing_ok=True)
+            await reply_text(update, context, texts.UPLOAD_TOO_LARGE.format(
+                size=partial.stat().st_size / (1024 * 1024) if partial.exists() else size_mb, limit=limit_mb))
+            return
+    except TelegramError as exc:
+        partial.unlink(missing_ok=True)
+        await reply_text(update, context, texts.UPLOAD_DOWNLOAD_FAILED.format(error=exc.message))
+        return
+    # Ingest at the final path; keep the previous version so a failed ingest restores it (the store is
+    # unchanged by a failed file, and the uploads dir must keep matching the store for /reindex).
+    backup = target.with_name(f".{target.name}.bak")
+    had_previous = target.exists()
+    if had_previous:
+        os.replace(target, backup)
+    os.replace(partial, target)
+    report = await _run_ingest(update, context, [target], status, name)
+    failed = report is None or any(Path(str(f)).name == name for f, _ in getattr(report, "failed", []))
+    if failed:
+        if had_previous:
+            os.replace(backup, target)
+        else:
+            target.unlink(missing_ok=True)
+    elif had_previous:
+        backup.unlink(missing_ok=True)
+
+
+async def _run_ingest(update: Update, context: BotContext, paths: list[Path], status: Message | None,
+                      label: str) -> Any:
+    """Run the ingest with a progress message edited at most once a second; reply with the report."""
+    services = context.services
+    loop = asyncio.get_running_loop()
+    latest: dict[str, Any] = {}
+
+    def progress(name: str, done: int, total: int) -> None:  # called from the ingest thread
+        loop.call_soon_threadsafe(latest.update, {"name": name, "done": done, "total": total})
+
+    async def show_progress() -> None:
+        shown: dict[str, Any] = {}
+        while True:
+            await asyncio.sleep(PROGRESS_EVERY_S)
+            if latest and latest != shown and status is not None:
+                shown = dict(latest)
+                with contextlib.suppress(BadRequest):
+                    await status.edit_text(texts.UPLOAD_PROGRESS.format(
+                        name=shown["name"], done=shown["done"], total=shown["total"]))
+
+    ticker = asyncio.create_task(show_progress())
+    try:
+        report = await services.ingest.run(paths, progress)
+    except IngestBusy:
+        await reply_text(update, context, texts.UPLOAD_BUSY)
+        return None
+    except Exception as exc:  # the pipeline's own errors: the store is as it was (ingest is per-file atomic)
+        log.exception("ingest of %s failed", label)
+        await reply_text(update, context, texts.UPLOAD_FAILED.format(error=type(exc).__name__))
+        return None
+    finally:
+        ticker.cancel()
+    await reply_text(update, context, texts.UPLOAD_REPORT.format(summary=report.summary_zh()))
+    return report
+
+
+async def reindex(update: Update, context: BotContext) -> None:
+    """/reindex — re-ingest the uploads directory (changed files update, removed files leave)."""
+    services = context.services
+    if not await services.is_admin(user_id(update)):
+        await reply_text(update, context, texts.ADMIN_ONLY)
+        return
+    uploads = services.ingest.uploads_dir
+    if not any(p.is_file() and not p.name.startswith(".") for p in uploads.iterdir()):
+        await reply_text(update, context, texts.REINDEX_EMPTY)
+        return
+    status = await reply_text(update, context, texts.REINDEX_START)
+    await _run_ingest(update, context, [uploads], status, "uploads")
+
+
+async def kb(update: Update, context: BotContext) -> None:
+    """/kb — counts per kind, files, last ingest."""
+    services = context.services
+    if not await services.is_admin(user_id(update)):
+        await reply_text(update, context, texts.ADMIN_ONLY)
+        return
+    if services.knowledge is None:
+        await reply_text(update, context, texts.KNOWLEDGE_NOT_READY)
+        return
+    stats = await asyncio.to_thread(services.knowledge.stats)
+    lines = [texts.KB_TITLE]
+    for key, value in stats.items():
+        if isinstance(value, dict):
+            for sub, count in value.items():
+                lines.append(texts.KB_LINE.format(label=texts.KB_LABELS.get(sub, texts.KB_LABELS.get(f"{sub}s", sub)),
+                                                  value=count))
+        elif key in texts.KB_LABELS:
+            lines.append(texts.KB_LINE.format(label=texts.KB_LABELS[key], value=value if value is not None else "—"))
+    await reply_text(update, context, "\n".join(lines))
+
+
+async def stats(update: Update, context: BotContext) -> None:
+    """/stats — questions answered, routed to the desk, 没用 rate, unanswered questions of the week."""
+    services = context.services
+    if not await services.is_admin(user_id(update)):
+        await reply_text(update, context, texts.ADMIN_ONLY)
+        return
+    report = await services.analytics.stats(days=7)
+    tickets = await services.analytics.ticket_counts()
+    ticket_text = "、".join(f"{label} {n}" for label, n in tickets) or "0"
+    lines = [texts.STATS_TEXT.format(
+        days=report.days, asked=report.asked, answered=report.answered, routed=report.routed,
+        escalated=report.escalated, up=report.up, down=report.down, down_rate=f"{report.down_rate:.0%}",
+        tickets=ticket_text,
+    )]
+    if report.unanswered:
+        lines.extend(f"{i}. {q}（{n} 次）" for i, (q, n) in enumerate(report.unanswered, 1))
+    else:
+        lines.append(texts.STATS_NONE)
+    chat = update.effective_chat
+    assert chat is not None
+    await send_html(context, chat.id, render.plain_messages("\n".join(lines)))
+
+
+def handlers() -> list[Any]:
+    private = filters.ChatType.PRIVATE
+    return [
+        CommandHandler("reindex", reindex),
+        CommandHandler("kb", kb),
+        CommandHandler("stats", stats),
+        MessageHandler(private & filters.Document.ALL, on_document),
+    ]

@@ -1,0 +1,152 @@
+"""Enterprise owners: any text → the knowledge core's answer card with 有用/没用/转人工/查看材料清单.
+
+While the owner has an open ticket, free text is relayed to its commissioner instead (tickets.py);
+/ask always asks the knowledge core.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from telegram import Update
+from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, filters
+
+from bot.analytics import FeedbackRefused
+from bot.context import BotContext
+from handlers import keyboards, render, texts
+from handlers.common import answer_callback, reply_text, send_html, user_id
+
+log = logging.getLogger(__name__)
+
+MAX_QUESTION_CHARS = 2000
+HISTORY_KEY = "history"  # last Q&A pairs: the transcript a ticket carries
+LAST_KEY = "last_question"
+HISTORY_SIZE = 6
+
+
+async def answer_question(update: Update, context: BotContext, question: str) -> None:
+    """Ask the knowledge core (in a thread), log it, and send the card with its buttons."""
+    chat = update.effective_chat
+    assert chat is not None
+    question = question.strip()
+    if not question:
+        await reply_text(update, context, texts.QUESTION_EMPTY)
+        return
+    if len(question) > MAX_QUESTION_CHARS:
+        await reply_text(update, context, texts.QUESTION_TOO_LONG.format(length=len(question), limit=MAX_QUESTION_CHARS))
+        return
+    services = context.services
+    if services.knowledge is None:
+        await reply_text(update, context, texts.KNOWLEDGE_NOT_READY)
+        return
+    # Retrieval is CPU work (embedding, Chroma, BM25): never on the event loop.
+    answer = await asyncio.to_thread(services.knowledge.ask, question)
+    top = answer.hits[0].record if answer.hits else None
+    service = render.top_service(answer)
+    question_id = await services.analytics.record_question(
+        tg_user_id=user_id(update), question=question, routed=answer.route_to_desk,
+        top_kind=top.kind if top else "", top_title=top.title if top else "",
+        top_department=top.department if top else "", latency_ms=answer.latency_ms,
+    )
+    _remember(context, question_id, question, answer, service)
+    keyboard = keyboards.answer_keyboard(question_id, has_service=service is not None and not answer.route_to_desk)
+    await send_html(context, chat.id, render.answer_messages(answer), keyboard=keyboard)
+
+
+def _remember(context: BotContext, question_id: int, question: str, answer: Any, service: Any) -> None:
+    """Keep a short transcript and the last question (for 转人工) in the user's conversation scratch."""
+    headline = (answer.text or "").strip().splitlines()[0] if (answer.text or "").strip() else ""
+    history: list[dict[str, str]] = context.user_data.setdefault(HISTORY_KEY, [])
+    history.append({"q": question[:500], "a": headline[:300]})
+    del history[:-HISTORY_SIZE]
+    top = answer.hits[0].record if answer.hits else None
+    context.user_data[LAST_KEY] = {
+        "id": question_id,
+        "q": question[:500],
+        "department": (service.department if service else (top.department if top else "")) or "",
+        "service": service.title if service else "",
+    }
+
+
+async def on_text(update: Update, context: BotContext) -> None:
+    """Free text in private chat: relay to the open ticket, else answer it."""
+    from handlers.tickets import relay_to_ticket
+
+    message = update.effective_message
+    assert message is not None and message.text is not None
+    if await relay_to_ticket(update, context, message.text):
+        return
+    await answer_question(update, context, message.text)
+
+
+async def on_ask_command(update: Update, context: BotContext) -> None:
+    """/ask 问题 — always the knowledge core, even with an open ticket."""
+    question = " ".join(context.args or [])
+    if not question:
+        await reply_text(update, context, texts.QUESTION_EMPTY)
+        return
+    await answer_question(update, context, question)
+
+
+async def on_not_text(update: Update, context: BotContext) -> None:
+    """Stickers, photos, voice… where a question is expected."""
+    await reply_text(update, context, texts.NOT_TEXT)
+
+
+async def on_feedback(update: Update, context: BotContext) -> None:
+    """有用 / 没用 on an answer: recorded for analytics (only the asker's own question)."""
+    parsed = keyboards.parse(update.callback_query.data if update.callback_query else None)
+    if parsed is None:
+        await answer_callback(update, texts.BAD_CALLBACK)
+        return
+    useful = parsed.args[0] == "u"
+    try:
+        await context.services.analytics.record_feedback(int(parsed.args[1]), user_id(update), useful)
+    except FeedbackRefused:
+        await answer_callback(update, texts.FEEDBACK_NOT_YOURS)
+        return
+    await answer_callback(update, texts.FEEDBACK_THANKS_UP if useful else texts.FEEDBACK_THANKS_DOWN)
+
+
+async def on_materials(update: Update, context: BotContext) -> None:
+    """查看材料清单: the materials of the service the question was answered with."""
+    parsed = keyboards.parse(update.callback_query.data if update.callback_query else None)
+    if parsed is None:
+        await answer_callback(update, texts.BAD_CALLBACK)
+        return
+    services = context.services
+    try:
+        row = await services.analytics.get(int(parsed.args[0]), user_id(update))
+    except FeedbackRefused:
+        await answer_callback(update, texts.BAD_CALLBACK)
+        return
+    await answer_callback(update)
+    assert services.knowledge is not None
+    answer = await asyncio.to_thread(services.knowledge.ask, row.question)
+    record = render.top_service(answer)
+    chat = update.effective_chat
+    assert chat is not None
+    if record is None:
+        await reply_text(update, context, texts.MATERIALS_NONE)
+        return
+    await send_html(context, chat.id, render.materials_message(record))
+
+
+def handlers() -> list[Any]:
+    private = filters.ChatType.PRIVATE
+    return [
+        CommandHandler("ask", on_ask_command, filters=private),
+        CallbackQueryHandler(on_feedback, pattern=keyboards.FB),
+        CallbackQueryHandler(on_materials, pattern=keyboards.MAT),
+        MessageHandler(private & filters.TEXT & ~filters.COMMAND, on_text),
+    ]
+
+
+def not_text_handler() -> Any:
+    """Registered last: anything non-text in private chat that nobody else took (documents excluded)."""
+    return MessageHandler(
+        filters.ChatType.PRIVATE & ~filters.TEXT & ~filters.COMMAND & ~filters.Document.ALL & ~filters.StatusUpdate.ALL,
+        on_not_text,
+    )

@@ -1,0 +1,78 @@
+"""Small helpers shared by the role modules: sending split HTML, who is asking, safe callback answers."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from telegram import InlineKeyboardMarkup, Message, Update
+from telegram.constants import ParseMode
+from telegram.error import BadRequest
+
+from bot.context import BotContext
+from handlers import render
+
+log = logging.getLogger(__name__)
+
+
+async def send_html(
+    context: BotContext,
+    chat_id: int,
+    chunks: Sequence[str],
+    *,
+    keyboard: InlineKeyboardMarkup | None = None,
+    thread_id: int | None = None,
+    reply_to: int | None = None,
+) -> Message:
+    """Send pre-split HTML chunks; the keyboard goes on the last one. Returns the last message."""
+    message: Message | None = None
+    chunks = [c for c in chunks if c.strip()] or ["…"]
+    for i, chunk in enumerate(chunks):
+        last = i == len(chunks) - 1
+        message = await context.bot.send_message(
+            chat_id,
+            chunk,
+            parse_mode=ParseMode.HTML,
+            reply_markup=keyboard if last else None,
+            message_thread_id=thread_id,
+            reply_to_message_id=reply_to if i == 0 else None,
+            disable_web_page_preview=True,
+        )
+    assert message is not None
+    return message
+
+
+async def reply_text(update: Update, context: BotContext, text: str, *,
+                     keyboard: InlineKeyboardMarkup | None = None) -> Message | None:
+    """Reply with plain Chinese text (escaped, split) in the same chat and topic."""
+    chat = update.effective_chat
+    if chat is None:
+        return None
+    message = update.effective_message
+    thread = message.message_thread_id if message is not None and message.is_topic_message else None
+    return await send_html(context, chat.id, render.plain_messages(text), keyboard=keyboard, thread_id=thread)
+
+
+async def answer_callback(update: Update, text: str = "", *, alert: bool = False) -> None:
+    """Answer the callback query (stops the client's spinner); an expired query is not an error."""
+    query = update.callback_query
+    if query is None:
+        return
+    try:
+        await query.answer(text[:200] or None, show_alert=alert)
+    except BadRequest as exc:  # "query is too old" after a restart: nothing to do
+        log.info("callback answer failed: %s", exc)
+
+
+def user_id(update: Update) -> int:
+    user = update.effective_user
+    assert user is not None, "handlers are only registered for updates with a user"
+    return user.id
+
+
+def kick_outbox(context: BotContext) -> None:
+    """Deliver queued desk notifications now instead of at the next interval."""
+    from handlers.outbox import deliver_outbox
+
+    if context.job_queue is not None:
+        context.job_queue.run_once(deliver_outbox, 0, name="outbox-kick")

@@ -1,0 +1,51 @@
+"""Global error handler and the gatekeeper that runs before every other handler (flood control)."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from telegram import Update
+from telegram.constants import ChatType
+from telegram.ext import ApplicationHandlerStop
+
+from bot.context import BotContext
+from handlers import texts
+from handlers.common import answer_callback, reply_text
+
+log = logging.getLogger(__name__)
+
+
+async def on_error(update: object, context: BotContext) -> None:
+    """Log the exception with an error id and tell the user politely (no internals in the chat)."""
+    error_id = uuid.uuid4().hex[:8]
+    log.error("error %s while handling an update", error_id, exc_info=context.error)
+    if not isinstance(update, Update):
+        return
+    try:
+        if update.callback_query is not None:
+            await answer_callback(update, texts.ERROR_GENERIC.format(error_id=error_id), alert=True)
+        elif update.effective_chat is not None:
+            await reply_text(update, context, texts.ERROR_GENERIC.format(error_id=error_id))
+    except Exception:  # the error reply itself failed (e.g. network): the log has everything
+        log.warning("could not send the error reply for %s", error_id, exc_info=True)
+
+
+async def flood_gate(update: Update, context: BotContext) -> None:
+    """Throttle a user who floods the bot in private chat; others are unaffected."""
+    user = update.effective_user
+    chat = update.effective_chat
+    if user is None or chat is None or chat.type != ChatType.PRIVATE:
+        return
+    decision = context.services.flood.check(user.id)
+    if decision.allowed:
+        return
+    log.info("flood: user %s throttled for %.1fs", user.id, decision.retry_after_s)
+    if decision.notify:
+        if update.callback_query is not None:
+            await answer_callback(update, texts.FLOOD.format(seconds=max(1, round(decision.retry_after_s))))
+        else:
+            await reply_text(update, context, texts.FLOOD.format(seconds=max(1, round(decision.retry_after_s))))
+    elif update.callback_query is not None:
+        await answer_callback(update)
+    raise ApplicationHandlerStop

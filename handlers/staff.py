@@ -1,0 +1,233 @@
+"""Service commissioners and leaders: ticket topics in the staff supergroup, buttons, relaying, /queue.
+
+Each ticket has a forum topic (or, with topics off, a card message that staff reply to). Text a staff
+member writes there goes to the enterprise through the desk; 需企业补充 / 办结 / 升级 take the staff
+member's next message in the topic as their note. The desk checks roles and departments on every act.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+from telegram import Message, Update
+from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, filters
+
+from bot.config import Settings
+from bot.context import BotContext
+from bot.desk.errors import DeskError, NotStaff
+from bot.desk.states import AuthorKind
+from bot.models import TicketPublic
+from handlers import keyboards, render, texts
+from handlers.common import answer_callback, kick_outbox, reply_text, send_html, user_id
+
+log = logging.getLogger(__name__)
+
+PENDING_KEY = "pending_notes"
+_NUMBER = re.compile(r"BC-\d{8}-\d{4,}")
+_OPEN_STATES = ["new", "assigned", "in_progress", "waiting_enterprise", "escalated", "reopened"]
+_NOTE_PROMPTS = {"need": texts.ASK_NEED_NOTE, "done": texts.ASK_RESOLVE_NOTE, "up": texts.ASK_UPGRADE_NOTE}
+_ACTION_NAMES = {"need": texts.BTN_NEED, "done": texts.BTN_RESOLVE, "up": texts.BTN_UPGRADE,
+                 "claim": texts.BTN_CLAIM, "xfer": texts.BTN_TRANSFER}
+
+
+def _desk_error_text(exc: DeskError) -> str:
+    return texts.STAFF_ONLY if isinstance(exc, NotStaff) else exc.message
+
+
+# ---------------------------------------------------------------- commands
+async def queue(update: Update, context: BotContext) -> None:
+    """/queue — open tickets the staff member may act on."""
+    await _list(update, context, overdue=False)
+
+
+async def overdue(update: Update, context: BotContext) -> None:
+    """/overdue — tickets past a deadline."""
+    await _list(update, context, overdue=True)
+
+
+async def _list(update: Update, context: BotContext, *, overdue: bool) -> None:
+    services = context.services
+    uid = user_id(update)
+    if await services.staff_member(uid) is None:
+        await reply_text(update, context, texts.STAFF_ONLY)
+        return
+    tickets = await services.desk.list_tickets(uid, states=_OPEN_STATES)
+    if overdue:
+        now = services.clock.now()
+        tickets = [t for t in tickets if t.accept_overdue or t.resolve_overdue or _past(t, now)]
+    tz = services.settings.desk.timezone
+    if not tickets:
+        await reply_text(update, context, texts.OVERDUE_EMPTY if overdue else texts.QUEUE_EMPTY)
+        return
+    title = (texts.OVERDUE_TITLE if overdue else texts.QUEUE_TITLE).format(count=len(tickets))
+    lines = [render.bold(title), *(render.ticket_line(t, tz=tz) for t in tickets[:50])]
+    chat = update.effective_chat
+    message = update.effective_message
+    assert chat is not None
+    thread = message.message_thread_id if message is not None and message.is_topic_message else None
+    await send_html(context, chat.id, render.split_html(lines), thread_id=thread)
+
+
+def _past(ticket: TicketPublic, now: datetime) -> bool:
+    due = ticket.accept_due_at if ticket.accepted_at is None else ticket.resolve_due_at
+    if due is None or ticket.state == "waiting_enterprise":
+        return False
+    due = due if due.tzinfo else due.replace(tzinfo=UTC)
+    return now > due
+
+
+async def cancel_note(update: Update, context: BotContext) -> None:
+    """/cancel in the staff group: forget a pending note request."""
+    key = _pending_key(update)
+    pending = context.chat_data.get(PENDING_KEY, {})
+    if key in pending:
+        pending.pop(key)
+        await reply_text(update, context, texts.CANCELLED)
+    else:
+        await reply_text(update, context, texts.NOTHING_TO_CANCEL)
+
+
+# ---------------------------------------------------------------- buttons
+async def on_ticket_button(update: Update, context: BotContext) -> None:
+    """认领 / 转派 / 需企业补充 / 办结 / 升级 on a ticket card."""
+    parsed = keyboards.parse(update.callback_query.data if update.callback_query else None)
+    if parsed is None:
+        await answer_callback(update, texts.BAD_CALLBACK)
+        return
+    action, ticket_id = parsed.args[0], int(parsed.args[1])
+    uid = user_id(update)
+    desk = context.services.desk
+    try:
+        ticket = await desk.get_ticket(ticket_id, staff_tg_id=uid)
+        if action == "claim":
+            ticket = await desk.claim(ticket_id, uid)
+            kick_outbox(context)
+            await answer_callback(update, texts.ACTION_DONE.format(
+                what=texts.BTN_CLAIM, number=ticket.number, state=ticket.state_label))
+            return
+    except DeskError as exc:
+        await answer_callback(update, _desk_error_text(exc), alert=True)
+        return
+    if ticket.state == "closed":
+        await answer_callback(update, f"工单 {ticket.number} 已销号，不能再操作。", alert=True)
+        return
+    if action == "xfer":
+        staff = [s for s in await desk.list_staff() if s.role in ("commissioner", "leader") and s.tg_user_id != uid]
+        await answer_callback(update)
+        if not staff:
+            await reply_text(update, context, texts.NO_TRANSFER_TARGET)
+            return
+        targets = [(s.tg_user_id, s.name) for s in staff]
+        await reply_text(update, context, texts.PICK_TRANSFER,
+                         keyboard=keyboards.transfer_targets(ticket.id, targets))
+        return
+    # need / done / up: the staff member's next message in this topic is the note.
+    context.chat_data.setdefault(PENDING_KEY, {})[_pending_key(update)] = {"action": action, "ticket_id": ticket.id}
+    await answer_callback(update)
+    await reply_text(update, context, _NOTE_PROMPTS[action])
+
+
+async def on_transfer(update: Update, context: BotContext) -> None:
+    """A 转派 target was picked: the desk lets leaders reassign (领导交办)."""
+    parsed = keyboards.parse(update.callback_query.data if update.callback_query else None)
+    if parsed is None:
+        await answer_callback(update, texts.BAD_CALLBACK)
+        return
+    ticket_id, target = int(parsed.args[0]), int(parsed.args[1])
+    try:
+        ticket = await context.services.desk.reassign(ticket_id, user_id(update), target)
+    except DeskError as exc:
+        await answer_callback(update, _desk_error_text(exc), alert=True)
+        return
+    kick_outbox(context)
+    await answer_callback(update, texts.ACTION_DONE.format(
+        what=texts.BTN_TRANSFER, number=ticket.number, state=ticket.state_label))
+
+
+# ---------------------------------------------------------------- messages in ticket topics
+def _thread_of(message: Message) -> int | None:
+    if message.is_topic_message and message.message_thread_id:
+        return message.message_thread_id
+    return None
+
+
+def _pending_key(update: Update) -> str:
+    message = update.effective_message
+    thread = None
+    if message is not None:
+        thread = _thread_of(message)
+        if thread is None and message.reply_to_message is not None:
+            thread = message.reply_to_message.message_id
+    return f"{thread}:{user_id(update)}"
+
+
+async def _ticket_for(context: BotContext, message: Message) -> TicketPublic | None:
+    desk = context.services.desk
+    chat_id = message.chat.id
+    thread = _thread_of(message)
+    if thread is not None:
+        return await desk.ticket_by_staff_thread(chat_id, thread)
+    reply = message.reply_to_message
+    if reply is None:
+        return None
+    ticket = await desk.ticket_by_staff_thread(chat_id, reply.message_id)
+    if ticket is None:
+        # Reply-thread mode: staff may answer any bot message about the ticket; its number names it.
+        match = _NUMBER.search(reply.text or "")
+        if match:
+            try:
+                ticket = await desk.get_ticket(match.group(0))
+            except DeskError:
+                return None
+    return ticket
+
+
+async def on_group_text(update: Update, context: BotContext) -> None:
+    """Text in a ticket topic: a pending note (需补充/办结/升级), else relayed to the enterprise."""
+    message = update.effective_message
+    assert message is not None and message.text is not None
+    ticket = await _ticket_for(context, message)
+    if ticket is None:
+        return  # staff talking among themselves outside ticket topics
+    services = context.services
+    uid = user_id(update)
+    if await services.staff_member(uid) is None:
+        await reply_text(update, context, texts.STAFF_ONLY)
+        return
+    pending = context.chat_data.setdefault(PENDING_KEY, {})
+    note_request = pending.pop(_pending_key(update), None)
+    desk = services.desk
+    text = message.text.strip()
+    try:
+        if note_request is not None and note_request["ticket_id"] == ticket.id:
+            action = note_request["action"]
+            if action == "need":
+                ticket = await desk.wait_for_enterprise(ticket.id, uid, text)
+            elif action == "done":
+                ticket = await desk.resolve(ticket.id, uid, text)
+            else:
+                ticket = await desk.escalate(ticket.id, uid, text)
+            await reply_text(update, context, texts.ACTION_DONE.format(
+                what=_ACTION_NAMES[action], number=ticket.number, state=ticket.state_label))
+        else:
+            await desk.add_message(ticket.id, AuthorKind.STAFF, uid, text)
+    except DeskError as exc:
+        await reply_text(update, context, _desk_error_text(exc))
+        return
+    kick_outbox(context)
+
+
+def handlers(settings: Settings) -> list[Any]:
+    group = settings.telegram.staff_group_id
+    staff_chat = filters.Chat(chat_id=group) if group else filters.ChatType.GROUPS
+    return [
+        CommandHandler("queue", queue),
+        CommandHandler("overdue", overdue),
+        CommandHandler("cancel", cancel_note, filters=staff_chat),
+        CallbackQueryHandler(on_ticket_button, pattern=keyboards.TK),
+        CallbackQueryHandler(on_transfer, pattern=keyboards.XF),
+        MessageHandler(staff_chat & filters.TEXT & ~filters.COMMAND, on_group_text),
+    ]

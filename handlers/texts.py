@@ -1,0 +1,214 @@
+"""Every user-facing string of the bot (Simplified Chinese). Handlers never inline Chinese text.
+
+Strings are plain text; render.py escapes them for Telegram HTML. Placeholders use str.format.
+"""
+
+from __future__ import annotations
+
+# ---------------------------------------------------------------- general
+GREETING = (
+    "您好，{name}！这里是「政企直通车」。\n"
+    "直接发文字提问即可，例如：\n"
+    "· 开饭店要办什么证？找哪个部门？\n"
+    "· 营业执照地址变更要带什么材料？\n"
+    "我会告诉您找谁办、怎么办，并注明依据。\n"
+    "按正常渠道办不成的事，可以点「转人工（办不成事）」或发送 /desk，由服务专员限时跟进。\n\n"
+    "常用命令：/register 登记企业信息　/mytickets 我的工单　/desk 反映办不成的事　/help 帮助"
+)
+GREETING_REGISTERED = "已登记企业：{company}。"
+GREETING_COMMISSIONER = "您的服务专员：{commissioner}。"
+HELP = GREETING
+STAFF_HELP = (
+    "工作人员命令：/queue 待办工单　/overdue 超期工单。\n"
+    "在工单话题里直接发消息，即转给企业；按钮可认领、转派、要求补充材料、办结、升级。"
+)
+ADMIN_HELP = (
+    "管理员：直接发送政策文件（.pdf .docx .txt .md .html）或联络簿表格（.csv .xlsx .yaml），"
+    "机器人会下载、增量入库并回报变化。/reindex 重新索引　/kb 知识库概况　/stats 使用统计"
+)
+
+ERROR_GENERIC = "抱歉，处理您的消息时出错了（错误编号 {error_id}）。请稍后再试；如多次出现，请把编号告诉工作人员。"
+NOT_TEXT = "暂时只能看懂文字消息。请用文字描述您的问题，例如「开餐馆要办哪些证」。"
+NOT_TEXT_IN_STEP = "这一步需要文字回答，请直接输入文字（或发送 /cancel 取消）。"
+FLOOD = "您发送消息过于频繁，请稍等 {seconds} 秒再发。这段时间里多发的消息不会处理，请稍后重新发送。"
+BAD_CALLBACK = "这个按钮已失效或无法识别，请重新操作。"
+CANCELLED = "已取消。有问题随时直接发文字提问。"
+NOTHING_TO_CANCEL = "当前没有进行中的操作。"
+QUESTION_TOO_LONG = "问题太长了（{length} 字）。请用 {limit} 字以内说明要办的事，详细情况可转人工后补充。"
+QUESTION_EMPTY = "没看到文字内容。请用文字描述您要办的事。"
+
+# ---------------------------------------------------------------- registration
+REG_ASK_NAME = "开始登记企业信息（随时发送 /cancel 取消）。\n第 1 步：请输入企业名称。"
+REG_ASK_CODE = "第 2 步：请输入 18 位统一社会信用代码。"
+REG_BAD_CODE = "统一社会信用代码不正确：{error}\n请重新输入，或发送 /cancel 取消。"
+REG_ASK_INDUSTRY = "第 3 步：请输入所属行业（如：餐饮、制造业、软件）。"
+REG_ASK_CONTACT = "第 4 步：请输入联系人和电话，例如：张三 13800000000"
+REG_BAD_CONTACT = "请同时写联系人姓名和电话，例如：张三 13800000000"
+REG_DONE = "登记完成：{company}（{code}）。"
+REG_FAILED = "登记没有成功：{error}"
+REG_FIELD_TOO_LONG = "内容太长，请控制在 {limit} 字以内。"
+
+# ---------------------------------------------------------------- answers
+ANSWER_SOURCES = "依据"
+ANSWER_ROUTE = "这个问题我没能找到可靠的答案，或您反映的是按正常渠道办不成的事。可以转给服务专员限时处理。"
+ANSWER_ROUTE_REASON = "原因：{reason}"
+ANSWER_FOOTER = "这个回答对您有用吗？"
+BTN_USEFUL = "👍 有用"
+BTN_USELESS = "👎 没用"
+BTN_ESCALATE = "转人工（办不成事）"
+BTN_MATERIALS = "查看材料清单"
+FEEDBACK_THANKS_UP = "感谢反馈！"
+FEEDBACK_THANKS_DOWN = "感谢反馈，我们会改进。如果事情办不成，可以点「转人工（办不成事）」。"
+FEEDBACK_NOT_YOURS = "只能评价自己提的问题。"
+MATERIALS_TITLE = "「{title}」所需材料"
+MATERIALS_NONE = "资料中没有列出这项事项的材料清单，建议致电办理部门确认。"
+MATERIALS_PHONE = "咨询电话：{phone}"
+KNOWLEDGE_NOT_READY = "知识库正在加载，请稍后再问。"
+
+# Labels of the structured card fields (service / department).
+SERVICE_FIELDS: tuple[tuple[str, str], ...] = (
+    ("department", "办理部门"),
+    ("window", "窗口/地址"),
+    ("address", "地址"),
+    ("phone", "电话"),
+    ("materials", "材料"),
+    ("time_limit", "时限"),
+    ("steps", "流程"),
+    ("fee", "收费"),
+    ("legal_basis", "依据"),
+    ("online", "线上入口"),
+)
+
+# ---------------------------------------------------------------- escalation intake
+ESC_ASK_MATTER = (
+    "转人工：服务专员会在工作时间内限时受理。随时发送 /cancel 取消。\n"
+    "第 1 步：请说明是哪件事（办什么事项、找的哪个部门）。"
+)
+ESC_ASK_MATTER_WITH_Q = ESC_ASK_MATTER + "\n可以直接点下面的按钮，沿用您刚才的问题：\n「{question}」"
+BTN_USE_QUESTION = "就是刚才这个问题"
+ESC_ASK_REASON = "第 2 步：卡在哪里？请选择卡点："
+REASON_LABELS: tuple[tuple[str, str], ...] = (
+    ("材料", "材料（反复要材料、材料说不清）"),
+    ("政策", "政策（政策不明确、不会用）"),
+    ("跨部门", "跨部门（部门之间互相推诿）"),
+    ("超时", "超时（拖了很久没人管）"),
+    ("态度", "态度（工作人员态度差）"),
+    ("其他", "其他"),
+)
+ESC_ASK_DETAIL = "第 3 步：请简要描述经过（在哪个窗口、卡在哪一步、已经跑了几次）。"
+ESC_CONFIRM = "请确认提交：\n事项：{matter}\n卡点：{reason}\n经过：{detail}"
+BTN_CONFIRM = "✅ 确认提交"
+BTN_CANCEL = "取消"
+ESC_PICK_BUTTON = "请点上面的按钮选择，或发送 /cancel 取消。"
+ESC_CREATED = (
+    "已受理登记，工单号 {number}。\n状态：{state}\n受理时限：{accept_due}\n办结时限：{resolve_due}\n"
+    "专员接手后会通过本对话联系您；之后您在这里发的消息都会转给专员。/mytickets 可查看进度。"
+)
+ESC_FAILED = "工单没有提交成功：{error}"
+ESC_ALREADY_OPEN = "您已有未办结的工单 {number}，直接在这里发消息即可转给专员；如是另一件事，请继续。"
+
+# ---------------------------------------------------------------- tickets (enterprise side)
+MYTICKETS_EMPTY = "您还没有工单。办不成的事可以发送 /desk 反映。"
+MYTICKETS_TITLE = "您的工单："
+MYTICKETS_LINE = "{number}　{title}　{state}{due}"
+MYTICKETS_DUE = "（办结时限 {due}）"
+RELAYED_TO_STAFF = "已转给工单 {number} 的服务专员。"
+RELAY_NOT_TEXT = "目前只能转交文字消息，请用文字说明（材料可说明清单，专员会告知提交方式）。"
+FROM_STAFF = "【工单 {number} · {who}】\n{text}"
+STAFF_ANON = "服务专员"
+RATE_PROMPT = "工单 {number} 已办结，请评价办理结果："
+RATE_LABELS: tuple[tuple[str, str], ...] = (("s", "满意"), ("b", "基本满意"), ("u", "不满意"))
+RATE_THANKS = "感谢评价：{score}。"
+RATE_UNHAPPY = "已记录「不满意」，工单已重新办理，专员会回访您。"
+ASK_HINT_WITH_TICKET = "提示：您有未办结的工单，文字消息会转给专员。如要咨询其他问题，请发送 /ask 问题。"
+
+# ---------------------------------------------------------------- staff side
+STAFF_ONLY = "抱歉，这个功能只对登记的服务专员开放。"
+ADMIN_ONLY = "抱歉，这个功能只对管理员开放。"
+NOT_YOUR_DEPARTMENT = "这张工单不在您负责的部门范围内。"
+TICKET_CARD = (
+    "工单 {number}　{state}\n"
+    "企业：{enterprise}\n"
+    "事项：{title}\n"
+    "部门：{department}\n"
+    "卡点：{reason}\n"
+    "受理时限：{accept_due}\n"
+    "办结时限：{resolve_due}\n"
+    "承办：{assignee}\n\n"
+    "企业描述：{description}"
+)
+TRANSCRIPT_TITLE = "对话记录："
+TOPIC_NAME = "{number} {title}"
+BTN_CLAIM = "认领"
+BTN_TRANSFER = "转派"
+BTN_NEED = "需企业补充"
+BTN_RESOLVE = "办结"
+BTN_UPGRADE = "升级"
+CLAIMED = "{who} 已认领工单 {number}。"
+ASK_NEED_NOTE = "请在本话题回复需要企业补充的材料（下一条消息会发给企业），或发送 /cancel 取消。"
+ASK_RESOLVE_NOTE = "请在本话题回复办结说明（下一条消息作为办结说明并通知企业），或发送 /cancel 取消。"
+ASK_UPGRADE_NOTE = "请在本话题回复升级原因（下一条消息作为升级原因），或发送 /cancel 取消。"
+PICK_TRANSFER = "转派给："
+NO_TRANSFER_TARGET = "没有可转派的其他专员。"
+ACTION_DONE = "已处理：{what}（工单 {number}，状态：{state}）。"
+FROM_ENTERPRISE = "【企业 {enterprise}】\n{text}"
+NOT_A_TICKET_TOPIC = "这里不是工单话题；请在对应工单的话题里回复。"
+STAFF_RELAYED = "已转给企业。"
+QUEUE_EMPTY = "没有待办工单。"
+QUEUE_TITLE = "待办工单（{count}）："
+OVERDUE_EMPTY = "没有超期工单。"
+OVERDUE_TITLE = "超期工单（{count}）："
+QUEUE_LINE = "{number}　{state}　{department}　{title}　{assignee}{due}"
+QUEUE_DUE = "　时限 {due}"
+UNASSIGNED = "未分配"
+STAFF_GROUP_MISSING = "未配置专员工作群（telegram.staff_group_id），工单已保存，可用 zhitong desk 命令处理。"
+
+# ---------------------------------------------------------------- admin side
+UPLOAD_NOT_ADMIN = "抱歉，只有管理员可以上传政策文件或联络簿。如需咨询，请直接用文字提问。"
+UPLOAD_UNSUPPORTED = "不支持的文件类型「{ext}」。支持：{allowed}。"
+UPLOAD_TOO_LARGE = "文件太大（{size:.1f} MB），上限 {limit:.0f} MB。请拆分后再上传。"
+UPLOAD_RECEIVED = "已收到「{name}」，正在下载……"
+UPLOAD_PROGRESS = "正在入库「{name}」：{done}/{total}"
+UPLOAD_BUSY = "另一次入库正在进行，请稍后再试。"
+UPLOAD_FAILED = "入库失败：{error}。知识库未改变。"
+UPLOAD_DOWNLOAD_FAILED = "下载文件失败：{error}。知识库未改变。"
+UPLOAD_REPORT = "入库完成：\n{summary}"
+REINDEX_START = "开始重新索引已上传的文件……"
+REINDEX_EMPTY = "还没有上传过文件，无需重新索引。"
+KB_TITLE = "知识库概况："
+KB_LINE = "{label}：{value}"
+KB_LABELS = {
+    "services": "服务事项",
+    "departments": "部门",
+    "policies": "政策片段",
+    "policy_chunks": "政策片段",
+    "files": "文件",
+    "sources": "文件",
+    "records": "记录总数",
+    "vectors": "向量",
+    "last_ingest": "最近入库",
+}
+STATS_TEXT = (
+    "使用统计（近 {days} 天）：\n"
+    "提问 {asked} 次，其中直接回答 {answered} 次，转人工 {routed} 次（含主动转人工 {escalated} 次）\n"
+    "反馈：有用 {up}，没用 {down}（没用率 {down_rate}）\n"
+    "工单：{tickets}\n\n"
+    "本周未解决的问题："
+)
+STATS_NONE = "（无）"
+
+# ---------------------------------------------------------------- bot command menu
+COMMANDS_ENTERPRISE: tuple[tuple[str, str], ...] = (
+    ("start", "开始使用"),
+    ("register", "登记企业信息"),
+    ("ask", "咨询问题"),
+    ("desk", "反映办不成的事"),
+    ("mytickets", "我的工单"),
+    ("cancel", "取消当前操作"),
+    ("help", "帮助"),
+)
+COMMANDS_STAFF: tuple[tuple[str, str], ...] = (
+    ("queue", "待办工单"),
+    ("overdue", "超期工单"),
+    ("cancel", "取消当前操作"),
+)

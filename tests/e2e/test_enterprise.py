@@ -1,0 +1,123 @@
+"""Enterprise owners in private chat: answers, buttons, bad input, flood control."""
+
+from __future__ import annotations
+
+import asyncio
+
+from handlers import texts
+from tests.e2e.conftest import RunningBot, settle
+
+
+async def test_start_shows_guide(bot: RunningBot) -> None:
+    owner = bot.user(501, "陈老板")
+    owner.send("/start")
+    greeting = await owner.expect("政企直通车")
+    assert "陈老板" in greeting.text and "/mytickets" in greeting.text
+    assert any(c["scope"] and c["scope"]["type"] == "all_private_chats" for c in bot.api.commands)
+
+
+async def test_ask_returns_service_card_with_buttons(bot: RunningBot) -> None:
+    owner = bot.user(502)
+    owner.send("开饭店要办什么证？找哪个部门？")
+    card = await owner.expect("食品经营许可")
+    assert card.parse_mode == "HTML"
+    assert "示范市市场监督管理局" in card.text
+    assert "材料" in card.text and "services.xlsx" in card.text  # cited source
+    labels = [label for label, _ in card.buttons()]
+    assert any("有用" in b for b in labels) and any("没用" in b for b in labels)
+    assert texts.BTN_ESCALATE in labels and texts.BTN_MATERIALS in labels
+
+    # 有用 is recorded for analytics and acknowledged.
+    callback = owner.press(card, "有用")
+    answer = await bot.api.wait_callback_answer(callback)
+    assert answer.text == texts.FEEDBACK_THANKS_UP
+    stats = await bot.services.analytics.stats()
+    assert stats.asked == 1 and stats.up == 1 and stats.down == 0
+
+    # 查看材料清单 lists the materials one per line.
+    owner.press(card, texts.BTN_MATERIALS)
+    materials = await owner.expect("所需材料")
+    assert "1. 食品经营许可申请书" in materials.text
+
+
+async def test_complaint_is_routed_to_desk(bot: RunningBot) -> None:
+    owner = bot.user(503)
+    owner.send("我的环评拖了三个月没人管")
+    reply = await owner.expect(texts.ANSWER_ROUTE[:10])
+    assert "生态环境局" in reply.text
+    assert texts.BTN_ESCALATE in [label for label, _ in reply.buttons()]
+    stats = await bot.services.analytics.stats()
+    assert stats.routed == 1 and stats.unanswered[0][0] == "我的环评拖了三个月没人管"
+
+
+async def test_long_answer_is_split_within_limits(bot: RunningBot) -> None:
+    from handlers import render
+
+    long_text = "\n".join(f"第{i}行：<材料> & 说明" * 5 for i in range(400))
+    chunks = render.plain_messages(long_text)
+    assert len(chunks) > 1 and all(len(c) <= 4096 for c in chunks)
+    # The server rejects anything Telegram would reject (length, broken HTML): all chunks go through.
+    for chunk in chunks:
+        await bot.app.bot.send_message(999, chunk, parse_mode="HTML")
+    sent = [e for e in bot.api.events if e.chat_id == 999]
+    assert "".join(e.text for e in sent).count("<材料> & 说明") == 2000
+
+
+async def test_stickers_photos_voice_get_a_clear_reply(bot: RunningBot) -> None:
+    owner = bot.user(504)
+    for send in (owner.send_sticker, owner.send_photo, owner.send_voice):
+        send()
+        reply = await owner.expect(texts.NOT_TEXT[:8])
+        assert reply.text == texts.NOT_TEXT
+    assert await bot.services.analytics.stats() is not None
+    assert (await bot.services.analytics.stats()).asked == 0
+
+
+async def test_flood_is_throttled_politely_and_others_unaffected(bot: RunningBot) -> None:
+    flooder = bot.user(505)
+    calm = bot.user(506)
+    limit = bot.settings.telegram.flood_messages
+    for i in range(limit + 7):
+        flooder.send(f"营业执照怎么办理 {i}")
+    calm.send("营业执照地址变更要带什么材料")
+    calm_reply = await calm.expect("企业变更登记", timeout=15)
+    assert calm_reply is not None
+    await flooder.expect("过于频繁", timeout=20)
+    await owner_replies_settle(bot, flooder.user_id)
+    replies = [e for e in bot.api.events if e.chat_id == flooder.user_id]
+    floods = [e for e in replies if "过于频繁" in e.text]
+    answers = [e for e in replies if "过于频繁" not in e.text]
+    assert len(floods) == 1, "the polite note is sent once per window, not per dropped message"
+    assert len(answers) == limit
+    assert (await bot.services.analytics.stats()).asked == limit + 1
+
+
+async def owner_replies_settle(bot: RunningBot, chat_id: int, quiet: float = 0.8, timeout: float = 20) -> None:  # noqa: ASYNC109
+    """Wait until the bot has stopped sending to ``chat_id`` for ``quiet`` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    last = -1
+    while loop.time() < deadline:
+        count = sum(1 for e in bot.api.events if e.chat_id == chat_id)
+        if count == last and count > 0:
+            return
+        last = count
+        await settle(quiet)
+    raise TimeoutError("bot kept sending")
+
+
+async def test_tampered_callback_changes_nothing(bot: RunningBot) -> None:
+    owner = bot.user(507)
+    other = bot.user(508)
+    owner.send("开饭店要办什么证")
+    card = await owner.expect("食品经营许可")
+    question_id = int(card.buttons()[0][1].split(":")[-1])
+
+    # Garbage, an unknown prefix, an over-long id, and someone else's question id.
+    for data in ("fb:x:1", "rm -rf", "fb:u:" + "9" * 30, "tk:delete:1", "rate:1:z"):
+        cb = owner.press_data(card, data)
+        assert (await bot.api.wait_callback_answer(cb)).text == texts.BAD_CALLBACK
+    cb = other.press_data(card, f"fb:d:{question_id}")
+    assert (await bot.api.wait_callback_answer(cb)).text == texts.FEEDBACK_NOT_YOURS
+    stats = await bot.services.analytics.stats()
+    assert stats.up == 0 and stats.down == 0
