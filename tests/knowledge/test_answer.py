@@ -1,0 +1,109 @@
+"""Desk routing patterns and the card composer (no LLM)."""
+
+from __future__ import annotations
+
+import pytest
+
+from knowledge.answer import compose, desk_reason, policy_passage, service_card, strip_desk_expressions
+from knowledge.retriever import RetrievalResult
+from knowledge.types import Hit, Record
+
+ROUTED = [
+    "我的环评拖了三个月没人管",
+    "营业执照的事拖了很久了",
+    "两个部门互相推诿",
+    "窗口之间踢皮球",
+    "转人工",
+    "我要找人工客服",
+    "正常途径办不成，怎么办",
+    "我要投诉窗口工作人员",
+    "交上去没人理",
+    "审批卡住了",
+    "材料交了二十天了还没有回复",
+    "已经跑了五趟了",
+    "申请被退回三次了",
+    "我想走办不成事窗口",
+    "说好一周办完，现在还没办",
+]
+NOT_ROUTED = [
+    "开饭店要办什么证",
+    "办不成事窗口在哪里",
+    "劳动局管不管拖欠工资",
+    "需要去几次窗口",
+    "营业执照办理要几天",
+    "投资项目备案怎么办",
+]
+
+
+@pytest.mark.parametrize("question", ROUTED)
+def test_complaints_and_requests_for_a_person_route(question: str) -> None:
+    assert desk_reason(question), question
+
+
+@pytest.mark.parametrize("question", NOT_ROUTED)
+def test_ordinary_questions_do_not_route(question: str) -> None:
+    assert desk_reason(question) == "", question
+
+
+def test_complaint_words_are_stripped_for_search() -> None:
+    stripped = strip_desk_expressions("我的环评拖了三个月没人管")
+    assert "环评" in stripped and "没人管" not in stripped
+
+
+SERVICE = Record(
+    id="s" * 32,
+    kind="service",
+    title="食品经营许可证核发",
+    department="示范市市场监督管理局",
+    text="食品经营许可证核发",
+    citation="services.xlsx › 食品经营许可证核发",
+    data={
+        "window": "A区3楼12号窗口",
+        "materials": "申请书；营业执照",
+        "time_limit": "10个工作日",
+        "fee": "无",
+    },
+)
+POLICY = Record(
+    id="p" * 32,
+    kind="policy",
+    title="示范市稳岗补贴实施办法",
+    department="示范市人力资源和社会保障局",
+    text="二、补贴标准\n中小微企业按60%返还。大型企业按30%返还。资金直接拨付。",
+    citation="稳岗.md › 二、补贴标准",
+    section="二、补贴标准",
+    data={"quote": "中小微企业按60%返还。大型企业按30%返还。资金直接拨付。"},
+)
+
+
+def test_service_card_has_only_the_fields_the_record_has() -> None:
+    lines = service_card(SERVICE)
+    text = "\n".join(lines)
+    assert "事项：食品经营许可证核发" in text and "时限：10个工作日" in text
+    assert "收费" not in text  # "无" is a placeholder, not a fact
+    for absent in ("电话", "流程", "依据", "线上入口"):
+        assert absent not in text
+
+
+def test_policy_is_quoted_with_citation() -> None:
+    lines = policy_passage(POLICY, "大型企业返还多少")
+    assert "30%" in lines[1] and "「稳岗.md › 二、补贴标准」" in lines[1]
+
+
+def test_compose_answer_routed_answer_and_sources() -> None:
+    result = RetrievalResult(
+        [Hit(SERVICE, 0.9), Hit(POLICY, 0.5)], confidence=0.8, coverage=0.7, dense_top=0.6
+    )
+    text = compose(
+        "开饭店要什么证", result, route_to_desk=False, reason="", department="示范市市场监督管理局"
+    )
+    assert text.startswith("事项：食品经营许可证核发")
+    assert "其他相关" in text and "示范市稳岗补贴实施办法" in text
+    assert text.rstrip().endswith("来源：「services.xlsx › 食品经营许可证核发」")
+    routed = compose(
+        "许可证拖了三个月", result, route_to_desk=True, reason="事项被拖延", department="示范市市场监督管理局"
+    )
+    assert "办不成事" in routed and "服务专员" in routed and "示范市市场监督管理局" in routed
+    nothing = RetrievalResult([Hit(SERVICE, 0.1)], confidence=0.01, coverage=0.0, dense_top=0.1)
+    weak = compose("火星移民", nothing, route_to_desk=True, reason="", department="")
+    assert "没有找到" in weak and "其他相关" not in weak and "食品经营许可证核发" not in weak

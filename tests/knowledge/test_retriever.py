@@ -1,0 +1,105 @@
+"""Hybrid fusion, alias resolution, validity filtering and trusted ids.
+
+Fusion-logic tests use a deterministic fake embedder; the rest runs the real USE model.
+"""
+
+from __future__ import annotations
+
+from bot.config import RetrievalSettings, Settings
+from knowledge.retriever import HybridRetriever, KnowledgeIndex, _min_max, department_names
+from knowledge.service import KnowledgeService
+from knowledge.store import VectorStore
+from knowledge.types import Record
+from tests.knowledge.conftest import HashEmbedder
+
+
+def _record(i: int, title: str, dept: str, kind: str = "service", text: str = "") -> Record:
+    return Record(
+        id=f"r{i:031d}", kind=kind, title=title, department=dept, text=text or title, citation=f"x › {title}"
+    )  # type: ignore[arg-type]
+
+
+RECORDS = [
+    _record(0, "增值税发票申领", "示范市税务局"),
+    _record(1, "食品经营许可证核发", "示范市市场监督管理局", text="食品经营许可 开饭店 餐馆"),
+    _record(2, "排污许可证核发", "示范市生态环境局"),
+    _record(3, "示范市市场监督管理局", "示范市市场监督管理局", kind="department", text="地址 电话"),
+]
+DEPARTMENTS = {"示范市税务局": ["国税局"], "示范市市场监督管理局": ["工商局"], "示范市生态环境局": ["环保局"]}
+
+
+def test_min_max_normalisation() -> None:
+    assert _min_max({}) == {}
+    assert _min_max({1: 5.0}) == {1: 1.0}
+    assert _min_max({1: 2.0, 2: 4.0, 3: 3.0}) == {1: 0.0, 2: 1.0, 3: 0.5}
+
+
+def test_department_names_variants() -> None:
+    names = department_names("示范市市场监督管理局", ["工商局"])
+    assert {"示范市市场监督管理局", "市场监督管理局", "工商局"} <= names
+    names = department_names("中共广东省委宣传部（广东省新闻出版局、广东省版权局）", [])
+    assert {"广东省新闻出版局", "广东省版权局", "中共广东省委宣传部"} <= names
+
+
+def test_modes_and_weights_decide_the_order(settings: Settings, hash_embedder: HashEmbedder) -> None:
+    store = VectorStore(settings, hash_embedder)
+    store.upsert(RECORDS)
+    index = KnowledgeIndex(RECORDS, DEPARTMENTS)
+    retriever = HybridRetriever(index, store, hash_embedder, RetrievalSettings(dense_weight=0.3))
+    lexical = retriever.search("发票申领", mode="lexical")
+    assert [h.record.id for h in lexical.hits] == [RECORDS[0].id]  # only positive BM25 scores
+    assert lexical.hits[0].dense > 0  # the dense score is still reported
+    dense = retriever.search("发票申领", mode="dense")
+    assert len(dense.hits) == 4  # every vector is a candidate
+    assert dense.hits[0].record.id == RECORDS[0].id
+    hybrid = retriever.search("发票申领")
+    assert hybrid.hits[0].record.id == RECORDS[0].id
+    assert hybrid.hits[0].score >= hybrid.hits[-1].score
+    assert 0.0 <= hybrid.confidence <= 1.0
+
+
+def test_alias_boosts_the_named_department(settings: Settings, hash_embedder: HashEmbedder) -> None:
+    store = VectorStore(settings, hash_embedder)
+    store.upsert(RECORDS)
+    index = KnowledgeIndex(RECORDS, DEPARTMENTS)
+    mentioned, canonical = index.mentioned_departments("工商局在哪里")
+    assert mentioned == ["示范市市场监督管理局"] and "示范市市场监督管理局" in canonical
+    retriever = HybridRetriever(index, store, hash_embedder, RetrievalSettings())
+    result = retriever.search("工商局在哪里")
+    assert result.mentioned == ["示范市市场监督管理局"]
+    assert result.hits[0].record.department == "示范市市场监督管理局"
+    assert result.hits[0].record.kind == "department"  # "在哪里" asks for contact details
+
+
+def test_untrusted_vectors_are_ignored(settings: Settings, hash_embedder: HashEmbedder) -> None:
+    """A vector whose record is not in kb_record (interrupted ingest) is never returned."""
+    store = VectorStore(settings, hash_embedder)
+    store.upsert(RECORDS + [_record(9, "孤儿记录 发票申领", "示范市税务局")])
+    index = KnowledgeIndex(RECORDS, DEPARTMENTS)
+    retriever = HybridRetriever(index, store, hash_embedder, RetrievalSettings())
+    ids = {h.record.id for h in retriever.search("孤儿记录 发票申领", mode="dense").hits}
+    assert f"r{9:031d}" not in ids
+
+
+def test_expired_and_superseded_policies_are_not_current(service: KnowledgeService) -> None:
+    stats = service.stats()
+    assert stats["not_current"] == 2
+    result = service.ask("稳岗补贴按失业保险费的多少比例返还")
+    cited = {h.record.source_file for h in result.hits}
+    assert "稳岗补贴实施办法.md" in cited
+    assert "旧版稳岗补贴办法.md" not in cited and "过期的房租减免通知.md" not in cited
+    assert "60%" in result.text and "50%" not in result.text
+
+
+def test_real_hybrid_ranks_colloquial_questions(service: KnowledgeService) -> None:
+    cases = {
+        "开饭店要办什么证": "示范市市场监督管理局",
+        "领发票带什么": "示范市税务局",
+        "员工社保开户去哪": "示范市人力资源和社会保障局",
+        "建厂要做环评吗": "示范市生态环境局",
+        "国税局电话多少": "示范市税务局",
+    }
+    for question, department in cases.items():
+        answer = service.ask(question)
+        assert answer.hits[0].record.department == department, question
+        assert not answer.route_to_desk, question
