@@ -9,6 +9,7 @@ needs no ENUM types and adding a value is not a migration.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import JSON, BigInteger, Column, DateTime, Integer, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
@@ -19,7 +20,7 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def _ts(nullable: bool = True, index: bool = False) -> object:
+def _ts(nullable: bool = True, index: bool = False) -> Any:
     return Field(default=None, sa_type=DateTime(timezone=True), nullable=nullable, index=index)  # type: ignore[call-overload]
 
 
@@ -260,7 +261,7 @@ def _register_utc_listeners() -> None:
 
     for model in (Staff, Enterprise, Ticket, TicketMessage, Rating, FollowUp, AuditEntry, Notification):
         _DATETIME_FIELDS[model] = tuple(
-            c.key for c in model.__table__.columns if isinstance(c.type, DateTime)  # type: ignore[attr-defined]
+            c.key for c in model.__table__.columns if isinstance(c.type, DateTime)  # type: ignore[attr-defined,union-attr]
         )
         event.listen(model, "load", _make_utc_aware)
         event.listen(model, "refresh", _make_utc_aware)

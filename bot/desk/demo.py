@@ -107,7 +107,7 @@ async def seed_demo_month(desk: Desk, clock: FakeClock, month: str = "2026-11", 
             await desk.rate(t.number, owner, "不满意", "问题没有根本解决")
             clock.set(cal.add_working_days(clock.now(), 1))
             for fu in await desk.followups(t.number, open_only=True):
-                await desk.complete_followup(fu.id, staff_actor, "已电话回访企业。")
+                await desk.complete_followup(fu.id, staff_actor, "已电话回访企业。")  # type: ignore[arg-type]
             await desk.add_message(t.number, "staff", staff_actor, "已再次协调。")
             await desk.resolve(t.number, staff_actor, "二次协调后已办结。")
             clock.set(cal.add_working_hours(clock.now(), 2))

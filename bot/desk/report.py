@@ -130,7 +130,7 @@ async def build_monthly_report(desk: Desk, month: str) -> MonthlyReport:
         ratings = (await s.exec(select(Rating).where(col(Rating.created_at) >= start, col(Rating.created_at) < end))).all()
         await load({a.ticket_id for a in audits if a.ticket_id} | {r.ticket_id for r in ratings})
         for a in audits:
-            t = tickets.get(a.ticket_id)  # type: ignore[arg-type]
+            t = tickets.get(a.ticket_id)  # type: ignore[arg-type,assignment]
             if t is None:
                 continue
             for r in rows(t):

@@ -62,16 +62,16 @@ async def run_due(desk: Desk, now: datetime | None = None) -> TickResult:
                 select(Ticket.id)
                 .where(
                     or_(
-                        and_(Ticket.state == TicketState.NEW.value, or_(
-                            and_(Ticket.accept_warned == False, col(Ticket.accept_warn_at) <= now),  # noqa: E712
-                            and_(Ticket.accept_overdue == False, col(Ticket.accept_due_at) <= now),  # noqa: E712
+                        and_(col(Ticket.state) == TicketState.NEW.value, or_(
+                            and_(col(Ticket.accept_warned) == False, col(Ticket.accept_warn_at) <= now),  # noqa: E712
+                            and_(col(Ticket.accept_overdue) == False, col(Ticket.accept_due_at) <= now),  # noqa: E712
                         )),
                         and_(col(Ticket.state).in_(_RUNNING), or_(
-                            and_(Ticket.resolve_warned == False, col(Ticket.resolve_warn_at) <= now),  # noqa: E712
+                            and_(col(Ticket.resolve_warned) == False, col(Ticket.resolve_warn_at) <= now),  # noqa: E712
                             and_(col(Ticket.resolve_escalated_at).is_(None), col(Ticket.resolve_due_at) <= now),
                         )),
-                        and_(Ticket.state == TicketState.RESOLVED.value, or_(
-                            and_(Ticket.rating_reminded == False, col(Ticket.rating_remind_at) <= now),  # noqa: E712
+                        and_(col(Ticket.state) == TicketState.RESOLVED.value, or_(
+                            and_(col(Ticket.rating_reminded) == False, col(Ticket.rating_remind_at) <= now),  # noqa: E712
                             col(Ticket.rating_due_at) <= now,
                         )),
                     )
@@ -84,8 +84,8 @@ async def run_due(desk: Desk, now: datetime | None = None) -> TickResult:
                 select(FollowUp.id).where(
                     col(FollowUp.done_at).is_(None),
                     or_(
-                        and_(FollowUp.warned == False, col(FollowUp.warn_at) <= now),  # noqa: E712
-                        and_(FollowUp.overdue == False, col(FollowUp.due_at) <= now),  # noqa: E712
+                        and_(col(FollowUp.warned) == False, col(FollowUp.warn_at) <= now),  # noqa: E712
+                        and_(col(FollowUp.overdue) == False, col(FollowUp.due_at) <= now),  # noqa: E712
                     ),
                 )
             )

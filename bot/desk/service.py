@@ -384,7 +384,7 @@ class Desk:
             await s.exec(
                 select(Ticket.assignee_id, func.count())
                 .where(col(Ticket.assignee_id).in_([x.id for x in covering]), Ticket.state != TicketState.CLOSED.value)
-                .group_by(Ticket.assignee_id)
+                .group_by(col(Ticket.assignee_id))
             )
         ).all()
         load = dict(load_rows)
@@ -430,7 +430,7 @@ class Desk:
             routed = f"建议由 {assignee.name} 受理" if assignee else "进入待认领池"
             self._audit(s, t, Actor(AuthorKind.ENTERPRISE, t.requester_tg_id, t.requester_name), "create", "", t.state, routed)
             if description:
-                s.add(TicketMessage(ticket_id=t.id, author_kind=AuthorKind.ENTERPRISE, author_tg_id=t.requester_tg_id, text=description, created_at=now))
+                s.add(TicketMessage(ticket_id=t.id, author_kind=AuthorKind.ENTERPRISE, author_tg_id=t.requester_tg_id, text=description, created_at=now))  # type: ignore[arg-type]
             await self._notify(
                 s, t, Audience.ENTERPRISE, "created",
                 f"您反映的问题已登记，工单号 {t.number}。我们将在 {self.fmt(t.accept_due_at)} 前受理，并在受理后 "
@@ -723,7 +723,7 @@ class Desk:
             t.rating_due_at = self.calendar.add_working_days(now, self.cfg.rating_within_days)
             t.rating_remind_at = self.calendar.add_working_days(now, self.cfg.rating_reminder_after_days)
             t.rating_reminded = False
-            s.add(TicketMessage(ticket_id=t.id, author_kind=AuthorKind.STAFF, author_tg_id=actor.tg_id, text=f"办理结果：{note}", created_at=now))
+            s.add(TicketMessage(ticket_id=t.id, author_kind=AuthorKind.STAFF, author_tg_id=actor.tg_id, text=f"办理结果：{note}", created_at=now))  # type: ignore[arg-type]
             await self._notify(
                 s, t, Audience.ENTERPRISE, "rate_request",
                 f"工单 {t.number} 已办结：{note}\n请评价：满意 / 基本满意 / 不满意（可附意见）。"
