@@ -50,7 +50,9 @@ def verify_password(password_hash: str, password: str) -> bool:
         return False
 
 
-async def set_password(session: AsyncSession, *, tg_user_id: int, password: str, now: datetime) -> StaffCredential:
+async def set_password(
+    session: AsyncSession, *, tg_user_id: int, password: str, now: datetime
+) -> StaffCredential:
     """Create or replace a staff member's password; clears any lockout and invalidates old cookies.
 
     The caller checks that `tg_user_id` is a registered staff member and commits.

@@ -163,7 +163,9 @@ async def faq_proposals(session: AsyncSession, limit: int = 20) -> list[FaqEntry
     """Resolved or closed tickets with a resolution note, not rated 不满意 in their last round,
     and not yet accepted or dismissed: candidates for new FAQ entries, newest first."""
     decided = select(FaqDecision.ticket_id)
-    unhappy = select(Rating.ticket_id).where(Rating.score == "不满意", Rating.round == Ticket.resolution_round)
+    unhappy = select(Rating.ticket_id).where(
+        Rating.score == "不满意", Rating.round == Ticket.resolution_round
+    )
     stmt = (
         select(Ticket)
         .where(
@@ -203,7 +205,9 @@ async def record_totals(session: AsyncSession) -> dict[str, int]:
     return {str(kind): int(n) for kind, n in rows}
 
 
-async def downvoted_questions(session: AsyncSession, since: datetime, limit: int = 20) -> list[tuple[str, int, str]]:
+async def downvoted_questions(
+    session: AsyncSession, since: datetime, limit: int = 20
+) -> list[tuple[str, int, str]]:
     """Questions marked 没用 since `since`: (question, times, what the bot answered with)."""
     from bot.analytics import QuestionLog
 
@@ -217,7 +221,9 @@ async def downvoted_questions(session: AsyncSession, since: datetime, limit: int
     return [(str(q), int(n), str(t or "")) for q, n, t in (await session.exec(stmt)).all()]
 
 
-async def unanswered_questions(session: AsyncSession, since: datetime, limit: int = 20) -> list[tuple[str, int]]:
+async def unanswered_questions(
+    session: AsyncSession, since: datetime, limit: int = 20
+) -> list[tuple[str, int]]:
     """Questions the knowledge base found nothing for (routed to the desk) since `since`."""
     from bot.analytics import QuestionLog
 

@@ -115,7 +115,10 @@ async def _too_large(scope: Scope, send: Send, max_bytes: int) -> None:
         {
             "type": "http.response.start",
             "status": 413,
-            "headers": [(b"content-type", b"text/html; charset=utf-8"), (b"content-length", str(len(body)).encode())],
+            "headers": [
+                (b"content-type", b"text/html; charset=utf-8"),
+                (b"content-length", str(len(body)).encode()),
+            ],
         }
     )
     await send({"type": "http.response.body", "body": body})
@@ -198,7 +201,9 @@ def create_app(
         else:
             yield
 
-    app = FastAPI(title="政企直通车 工作台", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    app = FastAPI(
+        title="政企直通车 工作台", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
+    )
     app.state.dash = state
 
     max_upload = int(settings.ingest.max_file_mb * 1024 * 1024)
@@ -268,7 +273,11 @@ def _install_error_pages(app: FastAPI, templates: Jinja2Templates) -> None:
     @app.exception_handler(CsrfError)
     async def _csrf(request: Request, _exc: CsrfError) -> Response:
         return error_page(
-            request, templates, 403, "表单已失效", "表单缺少或带有错误的安全令牌（可能页面已过期）。未做任何更改，请返回刷新页面后重试。"
+            request,
+            templates,
+            403,
+            "表单已失效",
+            "表单缺少或带有错误的安全令牌（可能页面已过期）。未做任何更改，请返回刷新页面后重试。",
         )
 
     @app.exception_handler(desk_errors.DeskError)
@@ -285,5 +294,9 @@ def _install_error_pages(app: FastAPI, templates: Jinja2Templates) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         titles = {404: "页面不存在", 405: "不支持的请求方式", 413: "上传内容过大", 415: "文件类型不支持"}
-        message = exc.detail if isinstance(exc.detail, str) and exc.status_code != 404 else "您要找的页面不存在。"
-        return error_page(request, templates, exc.status_code, titles.get(exc.status_code, "请求出错"), message)
+        message = (
+            exc.detail if isinstance(exc.detail, str) and exc.status_code != 404 else "您要找的页面不存在。"
+        )
+        return error_page(
+            request, templates, exc.status_code, titles.get(exc.status_code, "请求出错"), message
+        )

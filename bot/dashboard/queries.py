@@ -21,13 +21,15 @@ from bot.clock import as_utc
 from bot.dashboard.deps import StaffUser
 from bot.desk.states import STATE_LABELS, TicketState
 from bot.desk.workcalendar import WorkCalendar
-from bot.models import AuditEntry, Enterprise, Notification, Staff, Ticket, TicketMessage
+from bot.models import Enterprise, Notification, Staff, Ticket
 
 PAGE_SIZE = 50
 # States whose clock is the acceptance deadline; the others (until resolved) run the handling deadline.
-ACCEPT_CLOCK_STATES = frozenset({TicketState.NEW.value})
+# (An escalated ticket nobody accepted yet still runs on its acceptance deadline.)
+ACCEPT_CLOCK_STATES = frozenset({TicketState.NEW.value, TicketState.ESCALATED.value})
 HANDLE_CLOCK_STATES = frozenset(
-    s.value for s in (TicketState.ASSIGNED, TicketState.IN_PROGRESS, TicketState.ESCALATED, TicketState.REOPENED)
+    s.value
+    for s in (TicketState.ASSIGNED, TicketState.IN_PROGRESS, TicketState.ESCALATED, TicketState.REOPENED)
 )
 OPEN_STATE_VALUES = tuple(s.value for s in TicketState if s is not TicketState.CLOSED)
 
@@ -135,7 +137,7 @@ def format_working_seconds(seconds: float, day_seconds: float) -> str:
 def time_left(ticket: Any, now: datetime, calendar: WorkCalendar, warn_fraction: float) -> TimeLeft:
     """The running deadline of a ticket and how much working time is left on it."""
     state = ticket.state
-    if state in ACCEPT_CLOCK_STATES:
+    if ticket.accepted_at is None and state in ACCEPT_CLOCK_STATES:
         due, start, label = as_utc(ticket.accept_due_at), as_utc(ticket.created_at), "受理"
     elif state in HANDLE_CLOCK_STATES:
         due, start, label = as_utc(ticket.resolve_due_at), as_utc(ticket.accepted_at), "办结"
@@ -151,7 +153,10 @@ def time_left(ticket: Any, now: datetime, calendar: WorkCalendar, warn_fraction:
         return TimeLeft(label, None, "none", "—")
     if due <= now:
         over = calendar.working_seconds_between(due, now)
-        return TimeLeft(label, -over, "over", f"{label}超期 " + format_working_seconds(over, calendar.day_seconds))
+        overdue_name = "接收超期" if label == "受理" else "处置超期"  # the programme's own terms
+        return TimeLeft(
+            label, -over, "over", f"{overdue_name} " + format_working_seconds(over, calendar.day_seconds)
+        )
     left = calendar.working_seconds_between(now, due)
     level = "ok"
     if start is not None:
@@ -164,7 +169,25 @@ def time_left(ticket: Any, now: datetime, calendar: WorkCalendar, warn_fraction:
 
 
 def _due_expr() -> ColumnElement[Any]:
-    return case((col(Ticket.state) == TicketState.NEW.value, col(Ticket.accept_due_at)), else_=col(Ticket.resolve_due_at))
+    return case(
+        (col(Ticket.accepted_at).is_(None), col(Ticket.accept_due_at)), else_=col(Ticket.resolve_due_at)
+    )
+
+
+def _accept_clock_overdue(now: datetime) -> ColumnElement[bool]:
+    return and_(
+        col(Ticket.accepted_at).is_(None),
+        col(Ticket.state).in_(ACCEPT_CLOCK_STATES),
+        col(Ticket.accept_due_at) < now,
+    )
+
+
+def _handle_clock_overdue(now: datetime) -> ColumnElement[bool]:
+    return and_(
+        col(Ticket.accepted_at).is_not(None),
+        col(Ticket.state).in_(HANDLE_CLOCK_STATES),
+        col(Ticket.resolve_due_at) < now,
+    )
 
 
 def _filter_clauses(user: StaffUser, f: QueueFilters, now: datetime) -> list[ColumnElement[bool]]:
@@ -177,7 +200,10 @@ def _filter_clauses(user: StaffUser, f: QueueFilters, now: datetime) -> list[Col
         clauses.append(col(Ticket.state).in_(OPEN_STATE_VALUES))
     if f.department:
         clauses.append(
-            or_(col(Ticket.department) == f.department, _json_list_contains(Ticket.co_departments, f.department))
+            or_(
+                col(Ticket.department) == f.department,
+                _json_list_contains(Ticket.co_departments, f.department),
+            )
         )
     if f.assignee == "none":
         clauses.append(col(Ticket.assignee_id).is_(None))
@@ -190,8 +216,8 @@ def _filter_clauses(user: StaffUser, f: QueueFilters, now: datetime) -> list[Col
             or_(
                 col(Ticket.accept_overdue),
                 col(Ticket.resolve_overdue),
-                and_(col(Ticket.state) == TicketState.NEW.value, col(Ticket.accept_due_at) < now),
-                and_(col(Ticket.state).in_(HANDLE_CLOCK_STATES), col(Ticket.resolve_due_at) < now),
+                _accept_clock_overdue(now),
+                _handle_clock_overdue(now),
             )
         )
     return clauses
@@ -258,7 +284,9 @@ async def filter_options(session: AsyncSession, user: StaffUser) -> tuple[list[s
     else:
         departments = sorted(user.departments)
     staff_rows: Sequence[Staff] = (
-        await session.exec(select(Staff).where(col(Staff.active), col(Staff.role) != "admin").order_by(Staff.name))
+        await session.exec(
+            select(Staff).where(col(Staff.active), col(Staff.role) != "admin").order_by(Staff.name)
+        )
     ).all()
     people = [
         (s.id or 0, s.name)
@@ -281,17 +309,11 @@ class OverdueDept:
 
 def _accept_overdue_expr(now: datetime) -> ColumnElement[bool]:
     # Flagged by the desk, or past due and not yet seen by the scheduler (the row holds the deadline).
-    return or_(
-        col(Ticket.accept_overdue),
-        and_(col(Ticket.state) == TicketState.NEW.value, col(Ticket.accept_due_at) < now),
-    )
+    return or_(col(Ticket.accept_overdue), _accept_clock_overdue(now))
 
 
 def _handle_overdue_expr(now: datetime) -> ColumnElement[bool]:
-    return or_(
-        col(Ticket.resolve_overdue),
-        and_(col(Ticket.state).in_(HANDLE_CLOCK_STATES), col(Ticket.resolve_due_at) < now),
-    )
+    return or_(col(Ticket.resolve_overdue), _handle_clock_overdue(now))
 
 
 async def overdue_board(
@@ -308,7 +330,10 @@ async def overdue_board(
         .group_by(col(Ticket.department))
         .order_by((acc_n + han_n).desc(), han_n.desc(), col(Ticket.department))
     )
-    depts = [OverdueDept(d or "未指定部门", int(a or 0), int(h or 0)) for d, a, h in (await session.exec(stmt)).all()]
+    depts = [
+        OverdueDept(d or "未指定部门", int(a or 0), int(h or 0))
+        for d, a, h in (await session.exec(stmt)).all()
+    ]
     listing = (
         select(Ticket, Enterprise.name, Staff.name)
         .outerjoin(Enterprise, col(Enterprise.id) == col(Ticket.enterprise_id))
@@ -330,8 +355,20 @@ async def overdue_board(
             state_label=state_label(t.state),
             assignee=sname or "",
             created_at=t.created_at,
-            accept_overdue=bool(t.accept_overdue or (t.state == TicketState.NEW.value and _before(t.accept_due_at, now))),
-            resolve_overdue=bool(t.resolve_overdue or (t.state in HANDLE_CLOCK_STATES and _before(t.resolve_due_at, now))),
+            accept_overdue=bool(
+                t.accept_overdue
+                or (
+                    t.accepted_at is None and t.state in ACCEPT_CLOCK_STATES and _before(t.accept_due_at, now)
+                )
+            ),
+            resolve_overdue=bool(
+                t.resolve_overdue
+                or (
+                    t.accepted_at is not None
+                    and t.state in HANDLE_CLOCK_STATES
+                    and _before(t.resolve_due_at, now)
+                )
+            ),
             time_left=time_left(t, now, calendar, warn_fraction),
         )
         for t, ename, sname in (await session.exec(listing)).all()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,17 +27,32 @@ PASSWORD = "correct-horse-电池"
 START = datetime(2026, 11, 17, 2, 0, tzinfo=UTC)
 
 
+def run_sync(coro: Any) -> Any:
+    """Run a coroutine to completion on a fresh loop in a worker thread.
+
+    A thread of its own because Playwright's sync API keeps an event loop running in the test's thread.
+    """
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
 class Db:
     """Synchronous helpers over the async database, for arranging tests outside the app's loop."""
 
     def __init__(
-        self, engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession], clock: FakeClock, settings: Settings
+        self,
+        engine: AsyncEngine,
+        sessions: async_sessionmaker[AsyncSession],
+        clock: FakeClock,
+        settings: Settings,
     ) -> None:
         self.engine, self.sessions, self.clock = engine, sessions, clock
         # A desk of its own over the same database file, to arrange tickets as the bot would.
         self.desk = Desk(sessions, settings, clock)
 
-    def ticket(self, title: str = "餐饮许可证迟迟办不下来", department: str = "市场监管局", **kw: Any) -> TicketPublic:
+    def ticket(
+        self, title: str = "餐饮许可证迟迟办不下来", department: str = "市场监管局", **kw: Any
+    ) -> TicketPublic:
         data = TicketCreate(
             title=title,
             department=department,
@@ -57,7 +73,7 @@ class Db:
                 # aiosqlite connections belong to the loop that opened them: close them with it.
                 await self.engine.dispose()
 
-        return asyncio.run(go())
+        return run_sync(go())
 
     def add(self, *rows: Any) -> list[Any]:
         async def go() -> list[Any]:
@@ -68,8 +84,14 @@ class Db:
 
         return self.run(go())
 
-    def staff(self, tg_user_id: int, name: str, role: str = "commissioner", departments: list[str] | None = None,
-              password: str | None = PASSWORD) -> Staff:
+    def staff(
+        self,
+        tg_user_id: int,
+        name: str,
+        role: str = "commissioner",
+        departments: list[str] | None = None,
+        password: str | None = PASSWORD,
+    ) -> Staff:
         row = self.add(Staff(tg_user_id=tg_user_id, name=name, role=role, departments=departments or []))[0]
         if password is not None:
             self.set_password(tg_user_id, password)
@@ -105,11 +127,11 @@ def clock() -> FakeClock:
 @pytest.fixture
 def db(settings: Settings, clock: FakeClock) -> Iterator[Db]:
     engine = make_async_engine(settings.database_url)
-    asyncio.run(init_db(engine))
-    asyncio.run(engine.dispose())
+    run_sync(init_db(engine))
+    run_sync(engine.dispose())
     helper = Db(engine, make_sessionmaker(engine), clock, settings)
     yield helper
-    asyncio.run(engine.dispose())
+    run_sync(engine.dispose())
 
 
 @pytest.fixture

@@ -51,7 +51,9 @@ def test_unknown_user_and_non_numeric_id(app_client: TestClient, db: Db) -> None
     r = sign_in(app_client, 424242)
     assert r.status_code == 401
     page = app_client.get("/login")
-    r = app_client.post("/login", data={"tg_user_id": "<script>x</script>", "password": "x", "csrf_token": csrf_of(page.text)})
+    r = app_client.post(
+        "/login", data={"tg_user_id": "<script>x</script>", "password": "x", "csrf_token": csrf_of(page.text)}
+    )
     assert r.status_code == 401 and "<script>x</script>" not in r.text and "&lt;script&gt;" in r.text
 
 
@@ -59,10 +61,12 @@ def test_staff_without_password_or_inactive_cannot_sign_in(app_client: TestClien
     db.staff(1002, "无密码", password=None)
     assert sign_in(app_client, 1002).status_code == 401
     staff = db.staff(1003, "已停用")
+
     async def deactivate() -> None:
         async with db.sessions() as s, s.begin():
             row = await s.get(type(staff), staff.id)
             row.active = False
+
     db.run(deactivate())
     assert sign_in(app_client, 1003).status_code == 401
 
@@ -105,7 +109,12 @@ def test_next_parameter_cannot_redirect_off_site(app_client: TestClient, db: Db)
     page = app_client.get("/login?next=//evil.example/x")
     r = app_client.post(
         "/login",
-        data={"tg_user_id": "1001", "password": PASSWORD, "csrf_token": csrf_of(page.text), "next": "//evil.example/x"},
+        data={
+            "tg_user_id": "1001",
+            "password": PASSWORD,
+            "csrf_token": csrf_of(page.text),
+            "next": "//evil.example/x",
+        },
         follow_redirects=False,
     )
     assert r.headers["location"] == "/"

@@ -21,7 +21,12 @@ def cli() -> CliRunner:
 
 
 def _passwd_args(data_dir: Path) -> list[str]:
-    names = [c.name for g in app.registered_groups if g.name == "staff" for c in g.typer_instance.registered_commands]
+    names = [
+        c.name
+        for g in app.registered_groups
+        if g.name == "staff"
+        for c in g.typer_instance.registered_commands
+    ]
     command = ["staff", "passwd"] if "passwd" in names else ["staff-passwd"]
     return ["--data-dir", str(data_dir), *command]
 

@@ -31,9 +31,15 @@ def test_report_page_chart_and_xlsx(app_client: TestClient, db: Db) -> None:
     db.staff(2001, "李局长", role="leader")
     sign_in(app_client, 2001)
     page = app_client.get("/report?month=2026-11")
-    assert page.status_code == 200 and "2026-11" in page.text and MARKET in page.text and "王专员" in page.text
+    assert (
+        page.status_code == 200 and "2026-11" in page.text and MARKET in page.text and "王专员" in page.text
+    )
     png = app_client.get("/report/chart.png?month=2026-11")
-    assert png.status_code == 200 and png.headers["content-type"] == "image/png" and png.content[:4] == b"\x89PNG"
+    assert (
+        png.status_code == 200
+        and png.headers["content-type"] == "image/png"
+        and png.content[:4] == b"\x89PNG"
+    )
     xlsx = app_client.get("/report/xlsx?month=2026-11")
     assert xlsx.status_code == 200 and "attachment" in xlsx.headers["content-disposition"]
     wb = load_workbook(io.BytesIO(xlsx.content))
@@ -62,10 +68,18 @@ def test_knowledge_page_questions_of_the_week(app_client: TestClient, db: Db, cl
     db.staff(3001, "管理员", role="admin")
     now = clock.now()
     db.add(
-        QuestionLog(tg_user_id=1, question="开奶茶店要办什么证？", feedback="down", top_title="食品经营许可", created_at=now),
+        QuestionLog(
+            tg_user_id=1,
+            question="开奶茶店要办什么证？",
+            feedback="down",
+            top_title="食品经营许可",
+            created_at=now,
+        ),
         QuestionLog(tg_user_id=2, question="开奶茶店要办什么证？", feedback="down", created_at=now),
         QuestionLog(tg_user_id=3, question="无人机航拍需要审批吗？", routed=True, created_at=now),
-        QuestionLog(tg_user_id=4, question="上个月的旧问题<b>", routed=True, created_at=now - timedelta(days=30)),
+        QuestionLog(
+            tg_user_id=4, question="上个月的旧问题<b>", routed=True, created_at=now - timedelta(days=30)
+        ),
     )
     sign_in(app_client, 3001)
     html = app_client.get("/knowledge").text
@@ -92,8 +106,11 @@ def test_upload_reingests_and_shows_the_change_report(app_client: TestClient, db
     assert [s.name for s in sources] == ["餐饮扶持.md"] and sources[0].record_count >= 1
     assert db.all(select(KbRecord))
     # The same file again changes nothing.
-    r = app_client.post("/knowledge/upload", data={"csrf_token": token},
-                        files={"file": ("餐饮扶持.md", policy.encode(), "text/markdown")})
+    r = app_client.post(
+        "/knowledge/upload",
+        data={"csrf_token": token},
+        files={"file": ("餐饮扶持.md", policy.encode(), "text/markdown")},
+    )
     assert "未变化跳过 1 个" in r.text
 
 
@@ -101,15 +118,23 @@ def test_bad_uploads_change_nothing(app_client: TestClient, db: Db, settings) ->
     db.staff(3001, "管理员", role="admin")
     sign_in(app_client, 3001)
     token = csrf_of(app_client.get("/knowledge").text)
-    r = app_client.post("/knowledge/upload", data={"csrf_token": token},
-                        files={"file": ("virus.exe", b"MZ\x90\x00", "application/octet-stream")})
+    r = app_client.post(
+        "/knowledge/upload",
+        data={"csrf_token": token},
+        files={"file": ("virus.exe", b"MZ\x90\x00", "application/octet-stream")},
+    )
     assert r.status_code == 415 and "不支持的文件类型" in r.text
     big = b"a" * int(settings.ingest.max_file_mb * 1024 * 1024 + 10)
-    r = app_client.post("/knowledge/upload", data={"csrf_token": token}, files={"file": ("big.txt", big, "text/plain")})
+    r = app_client.post(
+        "/knowledge/upload", data={"csrf_token": token}, files={"file": ("big.txt", big, "text/plain")}
+    )
     assert r.status_code == 413 and "过大" in r.text
     # A .docx that is not a docx: the pipeline reports the failure, nothing is indexed or kept.
-    r = app_client.post("/knowledge/upload", data={"csrf_token": token},
-                        files={"file": ("假文件.docx", b"not a zip", "application/octet-stream")})
+    r = app_client.post(
+        "/knowledge/upload",
+        data={"csrf_token": token},
+        files={"file": ("假文件.docx", b"not a zip", "application/octet-stream")},
+    )
     assert r.status_code == 422 and "导入失败" in r.text
     r = app_client.post("/knowledge/upload", files={"file": ("a.md", b"# x", "text/markdown")})
     assert r.status_code == 403
@@ -130,7 +155,11 @@ def test_resolved_ticket_accepted_as_faq(app_client: TestClient, db: Db, setting
     token = csrf_of(html)
     r = app_client.post(
         f"/knowledge/faq/{ticket_id}/accept",
-        data={"csrf_token": token, "question": "餐饮许可证办理太慢怎么办？", "answer": "可向办不成事窗口反映，协调加急办理。"},
+        data={
+            "csrf_token": token,
+            "question": "餐饮许可证办理太慢怎么办？",
+            "answer": "可向办不成事窗口反映，协调加急办理。",
+        },
     )
     assert r.status_code == 200 and "已采纳" in r.text
     faq = settings.data_dir / "faq"
@@ -138,13 +167,18 @@ def test_resolved_ticket_accepted_as_faq(app_client: TestClient, db: Db, setting
     assert len(files) == 1 and "餐饮许可证办理太慢怎么办" in files[0].read_text(encoding="utf-8")
     src = db.all(select(KbSource))
     assert len(src) == 1 and src[0].department == MARKET and "餐饮许可证办理太慢怎么办" in src[0].title
-    r = app_client.post(f"/knowledge/faq/{other_id}/dismiss", data={"csrf_token": token}, follow_redirects=False)
+    r = app_client.post(
+        f"/knowledge/faq/{other_id}/dismiss", data={"csrf_token": token}, follow_redirects=False
+    )
     assert r.status_code == 303
     html = app_client.get("/knowledge").text
     assert f'id="faq-{ticket_id}"' not in html and f'id="faq-{other_id}"' not in html
     decisions = {d.ticket_id: d.accepted for d in db.all(select(FaqDecision))}
     assert decisions == {ticket_id: True, other_id: False}
     # Deciding twice is refused and changes nothing.
-    r = app_client.post(f"/knowledge/faq/{other_id}/accept", data={"csrf_token": token, "question": "问题问题", "answer": "答复答复"})
+    r = app_client.post(
+        f"/knowledge/faq/{other_id}/accept",
+        data={"csrf_token": token, "question": "问题问题", "answer": "答复答复"},
+    )
     assert r.status_code == 409
     assert len(list(faq.iterdir())) == 1

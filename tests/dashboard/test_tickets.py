@@ -38,7 +38,9 @@ def test_claim_reply_resolve_through_the_desk(app_client: TestClient, db: Db) ->
 
     r = _post(app_client, f"/tickets/{t.id}/reply", text="您好，已联系窗口，今天下午给您答复。")
     assert r.status_code == 303
-    outbox = db.all(select(Notification).where(Notification.ticket_id == t.id, Notification.kind == "staff_message"))
+    outbox = db.all(
+        select(Notification).where(Notification.ticket_id == t.id, Notification.kind == "staff_message")
+    )
     assert len(outbox) == 1 and "今天下午给您答复" in outbox[0].text and outbox[0].recipient_tg_id == 555
     assert outbox[0].sent_at is None  # the bot delivers it, not the dashboard
     page = app_client.get(f"/tickets/{t.id}").text
@@ -64,11 +66,15 @@ def test_materials_codepartment_escalate(app_client: TestClient, db: Db) -> None
     assert _post(app_client, f"/tickets/{t.id}/resume").status_code == 303
     assert _post(app_client, f"/tickets/{t.id}/department", department=TAX).status_code == 303
     assert db.get(Ticket, t.id).co_departments == [TAX]
-    assert _post(app_client, f"/tickets/{t.id}/escalate", reason="涉及多个部门，请领导协调").status_code == 303
+    assert (
+        _post(app_client, f"/tickets/{t.id}/escalate", reason="涉及多个部门，请领导协调").status_code == 303
+    )
     assert db.get(Ticket, t.id).state == "escalated"
 
 
-def test_commissioner_cannot_open_or_act_on_another_departments_ticket(app_client: TestClient, db: Db) -> None:
+def test_commissioner_cannot_open_or_act_on_another_departments_ticket(
+    app_client: TestClient, db: Db
+) -> None:
     db.staff(1001, "王专员", departments=[MARKET])
     other = db.ticket(title="税务登记问题", department=TAX)
     mine = db.ticket()
@@ -154,7 +160,7 @@ def test_queue_filters_and_overdue_board(app_client: TestClient, db: Db, clock: 
     fresh = db.ticket(title="刚提交的", department=TAX)
     sign_in(app_client, 2001)
     html = app_client.get("/queue?overdue=1").text
-    assert late.number in html and fresh.number not in html and "受理超期" in html and "tl-over" in html
+    assert late.number in html and fresh.number not in html and "接收超期" in html and "tl-over" in html
     html = app_client.get(f"/queue?department={TAX}").text
     assert fresh.number in html and late.number not in html
     html = app_client.get("/queue?assignee=none&state=new").text

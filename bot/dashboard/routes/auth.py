@@ -9,7 +9,14 @@ from fastapi.responses import RedirectResponse, Response
 
 from bot.dashboard.auth import SignInOutcome, authenticate
 from bot.dashboard.csrf import csrf_token, verify_csrf
-from bot.dashboard.deps import SESSION_GENERATION, SESSION_USER, CurrentStaff, SessionDep, StateDep, load_staff_user
+from bot.dashboard.deps import (
+    SESSION_GENERATION,
+    SESSION_USER,
+    CurrentStaff,
+    SessionDep,
+    StateDep,
+    load_staff_user,
+)
 
 router = APIRouter()
 
@@ -26,9 +33,8 @@ def safe_next(target: str | None) -> str:
     return "/"
 
 
-def _login_page(request: Request, state: StateDep, **context: object) -> Response:
-    status = int(context.pop("status", 200))  # type: ignore[call-overload]
-    base = {"user": None, "note": "", "error": "", "next": "/", "tg_user_id": ""}
+def _login_page(request: Request, state: StateDep, status: int = 200, **context: object) -> Response:
+    base: dict[str, object] = {"user": None, "note": "", "error": "", "next": "/", "tg_user_id": ""}
     base.update(context)
     return state.templates.TemplateResponse(request, "login.html", base, status_code=status)
 
@@ -59,7 +65,11 @@ async def login(
         lockout_minutes=dash.lockout_minutes,
     )
     # A credential alone is not enough: the person must still be active staff in the desk.
-    found = await load_staff_user(session, uid) if uid is not None and result.outcome is SignInOutcome.OK else None
+    found = (
+        await load_staff_user(session, uid)
+        if uid is not None and result.outcome is SignInOutcome.OK
+        else None
+    )
     if found is None:
         message = result.message_zh(state.clock.now()) or "用户 ID 或密码错误。"
         status = 429 if result.outcome is SignInOutcome.LOCKED else 401

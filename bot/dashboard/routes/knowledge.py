@@ -11,7 +11,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from bot.dashboard import knowledge as kb
 from bot.dashboard.csrf import verify_csrf
-from bot.dashboard.deps import AdminStaff, DashboardState, SessionDep, StateDep, StaffUser
+from bot.dashboard.deps import AdminStaff, DashboardState, SessionDep, StaffUser, StateDep
 from bot.dashboard.models import FaqDecision
 from bot.desk.errors import IllegalTransition, TicketNotFound
 from bot.models import Ticket
@@ -28,7 +28,12 @@ def _admin(state: DashboardState) -> kb.KnowledgeAdmin:
 
 
 async def _page(
-    request: Request, state: DashboardState, session: SessionDep, user: StaffUser, status: int = 200, **extra: Any
+    request: Request,
+    state: DashboardState,
+    session: SessionDep,
+    user: StaffUser,
+    status: int = 200,
+    **extra: Any,
 ) -> Response:
     from ingest.pipeline import is_current
 
@@ -57,7 +62,9 @@ async def _page(
 
 
 @router.get("")
-async def knowledge_page(request: Request, state: StateDep, session: SessionDep, user: AdminStaff) -> Response:
+async def knowledge_page(
+    request: Request, state: StateDep, session: SessionDep, user: AdminStaff
+) -> Response:
     return await _page(request, state, session, user)
 
 
@@ -71,10 +78,14 @@ async def upload(
         name = kb.check_upload(file.filename or "", len(data), state.settings)
     except kb.UploadRejected as exc:
         status = 413 if "过大" in str(exc) else 415 if "类型" in str(exc) else 400
-        return await _page(request, state, session, user, status=status, upload_error=f"{exc} 知识库未做任何更改。")
+        return await _page(
+            request, state, session, user, status=status, upload_error=f"{exc} 知识库未做任何更改。"
+        )
     report = await _admin(state).ingest_upload(name, data)
     status = 422 if report.failed else 200
-    return await _page(request, state, session, user, status=status, report=report.summary_zh(), report_ok=report.ok)
+    return await _page(
+        request, state, session, user, status=status, report=report.summary_zh(), report_ok=report.ok
+    )
 
 
 async def _proposal(session: SessionDep, ticket_id: int) -> Ticket:
@@ -107,21 +118,35 @@ async def accept_faq(
         )
     session.add(
         FaqDecision(
-            ticket_id=ticket_id, accepted=True, decided_by=user.tg_user_id, decided_at=state.clock.now(),
+            ticket_id=ticket_id,
+            accepted=True,
+            decided_by=user.tg_user_id,
+            decided_at=state.clock.now(),
             path=str(path.relative_to(state.settings.data_dir)),
         )
     )
     await session.commit()
-    return await _page(request, state, session, user, report=report.summary_zh(), report_ok=True,
-                       flash=f"已采纳工单 {entry.number} 为常见问题，并已导入知识库。")
+    return await _page(
+        request,
+        state,
+        session,
+        user,
+        report=report.summary_zh(),
+        report_ok=True,
+        flash=f"已采纳工单 {entry.number} 为常见问题，并已导入知识库。",
+    )
 
 
 @router.post("/faq/{ticket_id}/dismiss", dependencies=[Depends(verify_csrf)])
-async def dismiss_faq(request: Request, ticket_id: int, state: StateDep, session: SessionDep, user: AdminStaff) -> Response:
+async def dismiss_faq(
+    request: Request, ticket_id: int, state: StateDep, session: SessionDep, user: AdminStaff
+) -> Response:
     ticket = await _proposal(session, ticket_id)
-    session.add(FaqDecision(ticket_id=ticket_id, accepted=False, decided_by=user.tg_user_id, decided_at=state.clock.now()))
+    session.add(
+        FaqDecision(
+            ticket_id=ticket_id, accepted=False, decided_by=user.tg_user_id, decided_at=state.clock.now()
+        )
+    )
     await session.commit()
     request.session["flash"] = f"已忽略工单 {ticket.number} 的常见问题建议。"
     return RedirectResponse("/knowledge", status_code=303)
-
-

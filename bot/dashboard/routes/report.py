@@ -48,7 +48,9 @@ def _xlsx_bytes(report: object) -> bytes:
 
 
 @router.get("")
-async def report_page(request: Request, state: StateDep, user: LeaderStaff, month: MonthQuery = "") -> Response:
+async def report_page(
+    request: Request, state: StateDep, user: LeaderStaff, month: MonthQuery = ""
+) -> Response:
     month = _month(state, month)
     report = await build_monthly_report(state.desk, month)
     return state.templates.TemplateResponse(

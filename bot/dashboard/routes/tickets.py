@@ -67,7 +67,12 @@ async def queue(
     )
     desk = state.desk
     result = await queries.queue_page(
-        session, user, filters, now=state.clock.now(), calendar=desk.calendar, warn_fraction=desk.cfg.warn_at_fraction
+        session,
+        user,
+        filters,
+        now=state.clock.now(),
+        calendar=desk.calendar,
+        warn_fraction=desk.cfg.warn_at_fraction,
     )
     departments, people = await queries.filter_options(session, user)
     return state.templates.TemplateResponse(
@@ -87,7 +92,9 @@ async def queue(
 
 
 @router.get("/tickets/{ticket_id}")
-async def ticket_page(request: Request, ticket_id: int, state: StateDep, session: SessionDep, user: TicketStaff) -> Response:
+async def ticket_page(
+    request: Request, ticket_id: int, state: StateDep, session: SessionDep, user: TicketStaff
+) -> Response:
     desk = state.desk
     # The desk checks that this person may see the ticket (another department's id → 403 page).
     ticket = await desk.get_ticket(ticket_id, staff_tg_id=user.tg_user_id)
@@ -104,7 +111,9 @@ async def ticket_page(request: Request, ticket_id: int, state: StateDep, session
             "nav": "queue",
             "flash": _flash(request),
             "t": ticket,
-            "time_left": queries.time_left(ticket, state.clock.now(), desk.calendar, desk.cfg.warn_at_fraction),
+            "time_left": queries.time_left(
+                ticket, state.clock.now(), desk.calendar, desk.cfg.warn_at_fraction
+            ),
             "messages": messages,
             "audit": audit,
             "ratings": ratings,
@@ -125,57 +134,90 @@ async def _act(request: Request, ticket_id: int, done: str, call: Callable[[], A
 
 @actions.post("/claim")
 async def claim(request: Request, ticket_id: int, state: StateDep, user: TicketStaff) -> Response:
-    return await _act(request, ticket_id, "已认领受理。", lambda: state.desk.claim(ticket_id, user.tg_user_id))
+    return await _act(
+        request, ticket_id, "已认领受理。", lambda: state.desk.claim(ticket_id, user.tg_user_id)
+    )
 
 
 @actions.post("/reply")
-async def reply(request: Request, ticket_id: int, state: StateDep, user: TicketStaff, text: TextField) -> Response:
+async def reply(
+    request: Request, ticket_id: int, state: StateDep, user: TicketStaff, text: TextField
+) -> Response:
     # Stored with an outbox row in the same transaction; the bot delivers it to the enterprise.
     return await _act(
-        request, ticket_id, "回复已保存，将由机器人发送给企业。",
+        request,
+        ticket_id,
+        "回复已保存，将由机器人发送给企业。",
         lambda: state.desk.add_message(ticket_id, "staff", user.tg_user_id, text),
     )
 
 
 @actions.post("/materials")
-async def request_materials(request: Request, ticket_id: int, state: StateDep, user: TicketStaff, text: TextField) -> Response:
+async def request_materials(
+    request: Request, ticket_id: int, state: StateDep, user: TicketStaff, text: TextField
+) -> Response:
     return await _act(
-        request, ticket_id, "已请企业补充材料，办结计时暂停。",
+        request,
+        ticket_id,
+        "已请企业补充材料，办结计时暂停。",
         lambda: state.desk.wait_for_enterprise(ticket_id, user.tg_user_id, text),
     )
 
 
 @actions.post("/resume")
 async def resume(request: Request, ticket_id: int, state: StateDep, user: TicketStaff) -> Response:
-    return await _act(request, ticket_id, "已恢复办理。", lambda: state.desk.resume(ticket_id, user.tg_user_id))
+    return await _act(
+        request, ticket_id, "已恢复办理。", lambda: state.desk.resume(ticket_id, user.tg_user_id)
+    )
 
 
 @actions.post("/department")
 async def add_department(
-    request: Request, ticket_id: int, state: StateDep, user: TicketStaff, department: Annotated[str, Form(max_length=200)]
+    request: Request,
+    ticket_id: int,
+    state: StateDep,
+    user: TicketStaff,
+    department: Annotated[str, Form(max_length=200)],
 ) -> Response:
     return await _act(
-        request, ticket_id, "已增加会办部门。", lambda: state.desk.add_department(ticket_id, user.tg_user_id, department)
+        request,
+        ticket_id,
+        "已增加会办部门。",
+        lambda: state.desk.add_department(ticket_id, user.tg_user_id, department),
     )
 
 
 @actions.post("/resolve")
-async def resolve(request: Request, ticket_id: int, state: StateDep, user: TicketStaff, note: TextField) -> Response:
+async def resolve(
+    request: Request, ticket_id: int, state: StateDep, user: TicketStaff, note: TextField
+) -> Response:
     return await _act(
-        request, ticket_id, "已办结，已请企业评价。", lambda: state.desk.resolve(ticket_id, user.tg_user_id, note)
+        request,
+        ticket_id,
+        "已办结，已请企业评价。",
+        lambda: state.desk.resolve(ticket_id, user.tg_user_id, note),
     )
 
 
 @actions.post("/escalate")
-async def escalate(request: Request, ticket_id: int, state: StateDep, user: TicketStaff, reason: TextField) -> Response:
+async def escalate(
+    request: Request, ticket_id: int, state: StateDep, user: TicketStaff, reason: TextField
+) -> Response:
     return await _act(
-        request, ticket_id, "已升级，提请领导督办。", lambda: state.desk.escalate(ticket_id, user.tg_user_id, reason)
+        request,
+        ticket_id,
+        "已升级，提请领导督办。",
+        lambda: state.desk.escalate(ticket_id, user.tg_user_id, reason),
     )
 
 
 @actions.post("/close")
-async def close(request: Request, ticket_id: int, state: StateDep, user: TicketStaff, note: TextField) -> Response:
-    return await _act(request, ticket_id, "已对账销号。", lambda: state.desk.close(ticket_id, user.tg_user_id, note))
+async def close(
+    request: Request, ticket_id: int, state: StateDep, user: TicketStaff, note: TextField
+) -> Response:
+    return await _act(
+        request, ticket_id, "已对账销号。", lambda: state.desk.close(ticket_id, user.tg_user_id, note)
+    )
 
 
 router.include_router(actions)
