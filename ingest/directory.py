@@ -335,7 +335,7 @@ def _yaml_table(label: str, kind_hint: TableKind | None, rows: list[tuple[int, d
                             key_n = normalise_header(key)
                             target = {"name": "section", "名称": "section", "科室": "section",
                                       "duties": "section_duties", "职责": "section_duties"}.get(key_n, key)
-                            merged[target] = value
+                            merged[str(target)] = value
                         flat.append((number, merged))
                     else:
                         flat.append((number, {**base, "section": section}))

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, delete, func
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from bot.config import Settings
 from bot.db import init_db_sync, make_sync_engine, sync_session
@@ -333,9 +333,9 @@ class _Pipeline:
     def _remove_source(self, source: KbSource) -> None:
         with sync_session(self.engine) as session, session.begin():
             ids = list(session.exec(select(KbRecord.id).where(KbRecord.source_id == source.id)).all())
-            session.exec(delete(KbRecord).where(KbRecord.source_id == source.id))  # type: ignore[call-overload]
-            session.exec(delete(KbDepartment).where(KbDepartment.source_id == source.id))  # type: ignore[call-overload]
-            session.exec(delete(KbSource).where(KbSource.id == source.id))  # type: ignore[call-overload]
+            session.exec(delete(KbRecord).where(col(KbRecord.source_id) == source.id))  # type: ignore[call-overload]
+            session.exec(delete(KbDepartment).where(col(KbDepartment.source_id) == source.id))  # type: ignore[call-overload]
+            session.exec(delete(KbSource).where(col(KbSource.id) == source.id))  # type: ignore[call-overload]
             _resolve_supersedes(session)
         self.store.delete(ids)
         self.report.removed.append(source.name)
