@@ -227,3 +227,21 @@ class Services:
             return True
         member = await self.staff_member(tg_user_id)
         return member is not None and member.role == "admin"
+
+    # ------------------------------------------------------------ desk helpers
+    async def claim(self, ticket_id: int, tg_user_id: int) -> Any:
+        """Claim through the desk, retrying once when the optimistic lock lost to an unrelated write.
+
+        The desk's claim fails with AlreadyClaimed whenever the row changed since it was read (e.g. the
+        bot saving the ticket's topic at the same moment); only a real claim by someone else stands.
+        """
+        from bot.desk.errors import AlreadyClaimed
+        from bot.desk.states import CLAIMABLE_STATES
+
+        try:
+            return await self.desk.claim(ticket_id, tg_user_id)
+        except AlreadyClaimed:
+            ticket = await self.desk.get_ticket(ticket_id)
+            if ticket.state not in {s.value for s in CLAIMABLE_STATES}:
+                raise
+            return await self.desk.claim(ticket_id, tg_user_id)

@@ -35,17 +35,13 @@ async def flood_gate(update: Update, context: BotContext) -> None:
     """Throttle a user who floods the bot in private chat; others are unaffected."""
     user = update.effective_user
     chat = update.effective_chat
-    if user is None or chat is None or chat.type != ChatType.PRIVATE:
+    # Only messages count: button presses are cheap to answer and an intake is several presses in a row.
+    if user is None or chat is None or chat.type != ChatType.PRIVATE or update.message is None:
         return
     decision = context.services.flood.check(user.id)
     if decision.allowed:
         return
     log.info("flood: user %s throttled for %.1fs", user.id, decision.retry_after_s)
     if decision.notify:
-        if update.callback_query is not None:
-            await answer_callback(update, texts.FLOOD.format(seconds=max(1, round(decision.retry_after_s))))
-        else:
-            await reply_text(update, context, texts.FLOOD.format(seconds=max(1, round(decision.retry_after_s))))
-    elif update.callback_query is not None:
-        await answer_callback(update)
+        await reply_text(update, context, texts.FLOOD.format(seconds=max(1, round(decision.retry_after_s))))
     raise ApplicationHandlerStop

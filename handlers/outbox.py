@@ -136,12 +136,12 @@ async def open_staff_thread(context: BotContext, ticket: TicketPublic) -> None:
     if settings.telegram.use_topics:
         name = texts.TOPIC_NAME.format(number=ticket.number, title=ticket.title)[:128]
         topic = await context.bot.create_forum_topic(group, name)
-        thread_id = topic.message_thread_id
-        await send_html(context, group, card, keyboard=keyboard, thread_id=thread_id)
+        # Saved before the card is shown, so nobody can press 认领 while the row is still being written.
+        await context.services.desk.set_staff_thread(ticket.id, group, topic.message_thread_id)
+        await send_html(context, group, card, keyboard=keyboard, thread_id=topic.message_thread_id)
     else:
         message = await send_html(context, group, card, keyboard=keyboard)
-        thread_id = message.message_id
-    await context.services.desk.set_staff_thread(ticket.id, group, thread_id)
+        await context.services.desk.set_staff_thread(ticket.id, group, message.message_id)
 
 
 async def post_in_thread(context: BotContext, ticket: TicketPublic, text: str) -> None:

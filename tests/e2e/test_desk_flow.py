@@ -1,0 +1,188 @@
+"""The 办不成事 loop through Telegram: ask → 转人工 intake → ticket topic → relay both ways → 办结 → rating."""
+
+from __future__ import annotations
+
+from handlers import texts
+from tests.auxil.botapi_server import BotEvent, FakeUser
+from tests.e2e.conftest import (
+    COMMISSIONER_ID,
+    LEADER_ID,
+    OUTSIDER_COMMISSIONER_ID,
+    STAFF_GROUP,
+    RunningBot,
+    bot_settings,
+    run_bot,
+)
+
+
+async def escalate_via_intake(bot: RunningBot, owner: FakeUser, question: str) -> BotEvent:
+    """Ask, press 转人工, answer the intake, confirm; returns the owner's confirmation message."""
+    owner.send(question)
+    answer = await owner.expect(lambda e: bool(e.buttons()))
+    owner.press(answer, texts.BTN_ESCALATE)
+    prompt = await owner.expect("第 1 步")
+    assert question in prompt.text
+    owner.press(prompt, texts.BTN_USE_QUESTION)
+    reasons = await owner.expect("第 2 步")
+    owner.press(reasons, "超时")
+    await owner.expect("第 3 步")
+    owner.send("去了三次窗口，每次都说还在审，没有书面答复。")
+    summary = await owner.expect("请确认提交")
+    assert "超时" in summary.text and "去了三次窗口" in summary.text
+    owner.press(summary, "确认提交")
+    return await owner.expect("工单号")
+
+
+async def test_full_loop_from_question_to_rating(bot: RunningBot) -> None:
+    api = bot.api
+    owner = bot.user(601, "周老板")
+    commissioner = bot.user(COMMISSIONER_ID, "李专员")
+
+    confirmation = await escalate_via_intake(bot, owner, "我的环评拖了三个月没人管")
+    number = confirmation.text.split("工单号 ")[1].split("。")[0]
+    assert number.startswith("BC-")
+
+    # A forum topic opened in the staff group with the card and the action buttons.
+    card = await api.wait_for(lambda e: e.chat_id == STAFF_GROUP and number in e.text and bool(e.buttons()))
+    topic = api.topics[-1]
+    assert topic.chat_id == STAFF_GROUP and number in topic.name and card.thread_id == topic.thread_id
+    assert "示范市生态环境局" in card.text and "卡点：超时" in card.text
+    assert "我的环评拖了三个月没人管" in card.text  # the transcript travels with the ticket
+    assert [label for label, _ in card.buttons()] == ["认领", "转派", "需企业补充", "办结", "升级"]
+
+    # Someone outside the department cannot claim it; the commissioner can.
+    outsider = bot.user(OUTSIDER_COMMISSIONER_ID, "赵专员")
+    cb = outsider.press(card, "认领")
+    refusal = await api.wait_callback_answer(cb)
+    assert refusal.show_alert and "无权" in refusal.text
+    cb = commissioner.press(card, "认领")
+    assert "已处理：认领" in (await api.wait_callback_answer(cb)).text
+    claimed = await owner.expect("已由服务专员李专员受理")
+    assert number in claimed.text
+
+    # What the commissioner writes in the topic reaches the owner, and back.
+    commissioner.send("您好，请提供环评受理回执的照片或编号。", chat_id=STAFF_GROUP, thread_id=topic.thread_id)
+    relayed = await owner.expect("环评受理回执")
+    assert "李专员" in relayed.text
+    owner.send("回执编号是 HP-2026-0088。")
+    await owner.expect(texts.RELAYED_TO_STAFF.format(number=number))
+    back = await api.wait_for(lambda e: e.thread_id == topic.thread_id and "HP-2026-0088" in e.text)
+    assert back.chat_id == STAFF_GROUP
+
+    # 办结: the next message in the topic is the resolution note; the owner is asked to rate.
+    commissioner.press(card, "办结")
+    await commissioner.expect("办结说明", chat_id=STAFF_GROUP, thread_id=topic.thread_id)
+    commissioner.send("已协调生态环境局，环评批复已于今日出具。", chat_id=STAFF_GROUP, thread_id=topic.thread_id)
+    rate_request = await owner.expect(lambda e: "请评价" in e.text and bool(e.buttons()))
+    assert [label for label, _ in rate_request.buttons()] == ["满意", "基本满意", "不满意"]
+
+    # Someone else's rating is refused; the owner's closes the ticket.
+    stranger = bot.user(699)
+    cb = stranger.press(rate_request, "满意")
+    assert "不是您提交的" in (await api.wait_callback_answer(cb)).text
+    cb = owner.press(rate_request, "满意")
+    assert (await api.wait_callback_answer(cb)).text == texts.RATE_THANKS.format(score="满意")
+    await owner.expect("已销号")
+    ticket = await bot.services.desk.get_ticket(number)
+    assert ticket.state == "closed"
+    ratings = await bot.services.desk.ratings(number)
+    assert [r.score for r in ratings] == ["满意"]
+    await api.wait_for(lambda e: e.thread_id == topic.thread_id and "获评" in e.text)
+
+    # A button on the closed ticket changes nothing.
+    cb = commissioner.press(card, "办结")
+    assert "已销号" in (await api.wait_callback_answer(cb)).text
+    cb = owner.press_data(rate_request, f"rate:{ticket.id}:u")
+    assert (await api.wait_callback_answer(cb)).show_alert
+    assert (await bot.services.desk.get_ticket(number)).state == "closed"
+
+    # /mytickets lists it with its state.
+    owner.send("/mytickets")
+    listing = await owner.expect("您的工单")
+    assert number in listing.text and "已销号" in listing.text
+
+
+async def test_staff_commands_and_need_materials(bot: RunningBot) -> None:
+    api = bot.api
+    owner = bot.user(602)
+    commissioner = bot.user(COMMISSIONER_ID)
+    confirmation = await escalate_via_intake(bot, owner, "营业执照地址变更一直办不下来，窗口推诿")
+    number = confirmation.text.split("工单号 ")[1].split("。")[0]
+    card = await api.wait_for(lambda e: number in e.text and bool(e.buttons()) and e.chat_id == STAFF_GROUP)
+
+    commissioner.send("/queue", chat_id=STAFF_GROUP)
+    queue = await commissioner.expect("待办工单", chat_id=STAFF_GROUP)
+    assert number in queue.text
+    commissioner.send("/overdue", chat_id=STAFF_GROUP)
+    assert (await commissioner.expect("超期", chat_id=STAFF_GROUP)).text == texts.OVERDUE_EMPTY
+
+    cb = commissioner.press(card, "认领")
+    assert "已处理" in (await api.wait_callback_answer(cb)).text
+    await owner.expect("受理")
+    commissioner.press(card, "需企业补充")
+    await commissioner.expect("补充的材料", chat_id=STAFF_GROUP, thread_id=card.thread_id)
+    commissioner.send("请补充新住所的租赁合同。", chat_id=STAFF_GROUP, thread_id=card.thread_id)
+    need = await owner.expect("需要您补充")
+    assert "租赁合同" in need.text
+    assert (await bot.services.desk.get_ticket(number)).state == "waiting_enterprise"
+    owner.send("租赁合同已上传到政务网。")
+    await owner.expect("已转给")
+    assert (await bot.services.desk.get_ticket(number)).state == "in_progress"
+
+    # 升级 by the commissioner: the leader hears about it privately and in the topic.
+    commissioner.press(card, "升级")
+    await commissioner.expect("升级原因", chat_id=STAFF_GROUP, thread_id=card.thread_id)
+    commissioner.send("涉及两个部门，需领导协调。", chat_id=STAFF_GROUP, thread_id=card.thread_id)
+    await api.wait_for(lambda e: e.chat_id == LEADER_ID and "督办" in e.text)
+    await api.wait_for(lambda e: e.thread_id == card.thread_id and "督办" in e.text)
+    assert (await bot.services.desk.get_ticket(number)).state == "escalated"
+
+
+async def test_unauthorised_user_is_refused(bot: RunningBot) -> None:
+    intruder = bot.user(666, "路人")
+    for command in ("/queue", "/overdue"):
+        intruder.send(command)
+        assert (await intruder.expect(texts.STAFF_ONLY)).text == texts.STAFF_ONLY
+    for command in ("/reindex", "/kb", "/stats"):
+        intruder.send(command)
+        assert (await intruder.expect(texts.ADMIN_ONLY)).text == texts.ADMIN_ONLY
+    intruder.send_document("政策.docx", b"PK\x03\x04 not really", mime_type="application/msword")
+    assert (await intruder.expect(texts.UPLOAD_NOT_ADMIN)).text == texts.UPLOAD_NOT_ADMIN
+    assert not (bot.settings.data_dir / "uploads" / "政策.docx").exists()
+
+    # In the staff group: a non-staff member writing in a ticket topic or pressing a button.
+    owner = bot.user(603)
+    confirmation = await escalate_via_intake(bot, owner, "开饭店的食品经营许可一直拿不到")
+    number = confirmation.text.split("工单号 ")[1].split("。")[0]
+    card = await bot.api.wait_for(lambda e: number in e.text and bool(e.buttons()) and e.chat_id == STAFF_GROUP)
+    cb = intruder.press(card, "认领")
+    assert (await bot.api.wait_callback_answer(cb)).text == texts.STAFF_ONLY
+    intruder.send("我来处理", chat_id=STAFF_GROUP, thread_id=card.thread_id)
+    assert (await intruder.expect(texts.STAFF_ONLY, chat_id=STAFF_GROUP)).thread_id == card.thread_id
+    ticket = await bot.services.desk.get_ticket(number)
+    assert ticket.state == "new" and ticket.assignee_name != "路人"
+    assert [m.text for m in await bot.services.desk.messages(number) if "我来处理" in m.text] == []
+
+
+async def test_reply_thread_fallback_without_topics(api, tmp_path, knowledge) -> None:  # type: ignore[no-untyped-def]
+    from tests.e2e.conftest import add_default_staff
+
+    api.supergroup(STAFF_GROUP, is_forum=False)
+    settings = bot_settings(api, tmp_path / "var", use_topics=False)
+    async with run_bot(api, settings, knowledge) as bot:
+        await add_default_staff(bot)
+        owner = bot.user(604)
+        commissioner = bot.user(COMMISSIONER_ID)
+        confirmation = await escalate_via_intake(bot, owner, "我的环评拖了三个月没人管")
+        number = confirmation.text.split("工单号 ")[1].split("。")[0]
+        card = await api.wait_for(lambda e: number in e.text and bool(e.buttons()) and e.chat_id == STAFF_GROUP)
+        assert api.topics == [] and card.thread_id is None
+        commissioner.press(card, "认领")
+        await owner.expect("受理")
+        # Staff reply to the card (or to any bot message naming the ticket).
+        commissioner.send("请问具体是哪个项目？", chat_id=STAFF_GROUP, reply_to=card.message_id)
+        assert "哪个项目" in (await owner.expect("哪个项目")).text
+        owner.send("是新厂房项目。")
+        back = await api.wait_for(lambda e: e.chat_id == STAFF_GROUP and "新厂房" in e.text)
+        commissioner.send("收到，正在协调。", chat_id=STAFF_GROUP, reply_to=back.message_id)
+        assert "正在协调" in (await owner.expect("正在协调")).text
