@@ -251,23 +251,35 @@ def _read_csv(path: Path) -> list[Table]:
     except csv.Error:
         dialect = csv.excel
     reader = csv.reader(io.StringIO(text, newline=""), dialect)
-    rows: list[tuple[int, list[str]]] = []
-    header: list[str] | None = None
+    rows: list[tuple[int, list[Any]]] = []
     try:
         line_before = 0
         for values in reader:
-            row_number = line_before + 1  # the line where this record starts (1 = header line)
+            rows.append((line_before + 1, list(values)))  # the line where this record starts
             line_before = reader.line_num
-            if header is None:
-                if any(v.strip() for v in values):
-                    header = values
-                continue
-            rows.append((row_number, values))
     except csv.Error as exc:
         raise IngestError(f"{path.name}：CSV 格式错误（第 {reader.line_num} 行）：{exc}") from exc
-    if header is None:
+    split = _split_header(rows)
+    if split is None:
         raise IngestError(f"{path.name}：文件为空")
-    return [_make_table(path.name, header, rows)]
+    return [_make_table(path.name, split[0], split[1])]
+
+
+# Spreadsheets often carry a title row or two ("示范市部门联络簿（2025年版）") above the headers.
+_HEADER_SEARCH_ROWS = 10
+
+
+def _split_header(rows: list[tuple[int, list[Any]]]) -> tuple[list[Any], list[tuple[int, list[Any]]]] | None:
+    """(header, data rows): the first row whose headers name a table, else the first non-empty row."""
+    non_empty = [i for i, (_, values) in enumerate(rows) if any(clean_value(v) for v in values)]
+    if not non_empty:
+        return None
+    chosen = non_empty[0]
+    for i in non_empty[:_HEADER_SEARCH_ROWS]:
+        if detect_kind(rows[i][1]) is not None:
+            chosen = i
+            break
+    return list(rows[chosen][1]), rows[chosen + 1 :]
 
 
 def _read_xlsx(path: Path) -> list[Table]:
@@ -285,19 +297,13 @@ def _read_xlsx(path: Path) -> list[Table]:
         sheets = list(workbook.worksheets)
         for sheet in sheets:
             label = path.name if len(sheets) == 1 else f"{path.name}[{sheet.title}]"
-            header: list[Any] | None = None
-            rows: list[tuple[int, list[Any]]] = []
-            for row_number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
-                if header is None:
-                    if any(clean_value(v) for v in values):
-                        header = list(values)
-                    continue
-                rows.append((row_number, list(values)))
-            if header is None:
+            rows = [(n, list(values)) for n, values in enumerate(sheet.iter_rows(values_only=True), start=1)]
+            split = _split_header(rows)
+            if split is None:
                 continue  # an empty sheet (e.g. an unused "Sheet2") is not an error
-            if len(sheets) > 1 and detect_kind(header) is None:
+            if len(sheets) > 1 and detect_kind(split[0]) is None:
                 continue  # extra sheets (notes, lookups) in a multi-sheet workbook are skipped
-            tables.append(_make_table(label, header, rows))
+            tables.append(_make_table(label, split[0], split[1]))
     finally:
         workbook.close()
     if not tables:

@@ -209,3 +209,16 @@ def test_guangdong_directory_parses_fast_and_clean() -> None:
     # Names padded with spaces in the source are trimmed, and services still find them.
     assert all(d.name == d.name.strip() for d in departments.departments)
     assert departments.departments[0].phone == "020-87596247"
+
+
+def test_title_rows_above_the_headers_are_skipped(tmp_path: Path) -> None:
+    path = write_xlsx(tmp_path / "联络簿.xlsx", {"Sheet1": [
+        ["示范市部门联络簿（2025年版）", None, None], [None, None, None],
+        ["部门", "科室", "电话"], ["示范市税务局", "纳税服务科", "12366"], [None, "无部门", None]]})
+    parsed = parse_directory(path)
+    assert [d.name for d in parsed.departments] == ["示范市税务局"]
+    assert parsed.errors == [RowError("联络簿.xlsx", 5, "缺少部门名称（部门/name），已跳过")]
+    csv_path = tmp_path / "s.csv"
+    csv_path.write_text("示范市事项清单,,\n事项名称,办理部门,窗口\n营业执照,工商局,1号\n", encoding="utf-8")
+    parsed = parse_directory(csv_path)
+    assert [(s.row, s.name) for s in parsed.services] == [(3, "营业执照")]
