@@ -89,11 +89,13 @@ async def on_document(update: Update, context: BotContext) -> None:
             target.unlink(missing_ok=True)
     elif had_previous:
         backup.unlink(missing_ok=True)
+    if report is not None:
+        await reply_text(update, context, texts.UPLOAD_REPORT.format(summary=report.summary_zh()))
 
 
 async def _run_ingest(update: Update, context: BotContext, paths: list[Path], status: Message | None,
                       label: str) -> Any:
-    """Run the ingest with a progress message edited at most once a second; reply with the report."""
+    """Run the ingest with a progress message edited at most once a second; returns the report."""
     services = context.services
     loop = asyncio.get_running_loop()
     latest: dict[str, Any] = {}
@@ -123,7 +125,6 @@ async def _run_ingest(update: Update, context: BotContext, paths: list[Path], st
         return None
     finally:
         ticker.cancel()
-    await reply_text(update, context, texts.UPLOAD_REPORT.format(summary=report.summary_zh()))
     return report
 
 
@@ -138,7 +139,9 @@ async def reindex(update: Update, context: BotContext) -> None:
         await reply_text(update, context, texts.REINDEX_EMPTY)
         return
     status = await reply_text(update, context, texts.REINDEX_START)
-    await _run_ingest(update, context, [uploads], status, "uploads")
+    report = await _run_ingest(update, context, [uploads], status, "uploads")
+    if report is not None:
+        await reply_text(update, context, texts.UPLOAD_REPORT.format(summary=report.summary_zh()))
 
 
 async def kb(update: Update, context: BotContext) -> None:
