@@ -359,11 +359,12 @@ def compose(
                 cited.append(dept_record)
     # When nothing matched well, unrelated "related" items would only mislead.
     weak = route_to_desk and not department
-    others = [] if weak else [h for h in hits if h.record not in cited][:3]
-    if others:
+    # Overlapping chunks of one section look identical in a one-line summary: list each once.
+    briefs = [] if weak else list(dict.fromkeys(_brief(h) for h in hits if h.record not in cited))[:3]
+    if briefs:
         lines.append("")
         lines.append("其他相关：")
-        lines.extend(_brief(h) for h in others)
+        lines.extend(briefs)
     if cited:
         lines.append("")
         lines.append("来源：" + "；".join(dict.fromkeys(cite(r) for r in cited)))
