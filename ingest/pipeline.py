@@ -265,12 +265,15 @@ class _Pipeline:
         self.report = report
         self.force = force
         self.max_bytes = int(settings.ingest.max_file_mb * 1024 * 1024)
+        # Set when a departments table was written or removed: services must be resolved again.
+        self.departments_touched = False
 
     # -- file level -------------------------------------------------------------------------
 
     def run(self, plan: _Plan) -> None:
         self._remove_missing(plan)
-        prepared: list[tuple[Path, bytes, str, KbSource | None]] = []
+        prepared: list[tuple[Path, str, KbSource | None]] = []
+        unchanged_directories: list[tuple[Path, str, KbSource]] = []
         for path in plan.files:
             try:
                 size = path.stat().st_size
@@ -288,13 +291,16 @@ class _Pipeline:
                 continue
             sha = hashlib.sha256(content).hexdigest()
             existing = self._source(path)
+            del content
             if existing is not None and existing.sha256 == sha and not self.force:
                 self.report.skipped.append(path.name)
+                if path.suffix.lower() in DIRECTORY_EXTENSIONS:
+                    unchanged_directories.append((path, sha, existing))
                 continue
-            prepared.append((path, content, sha, existing))
+            prepared.append((path, sha, existing))
         # Directory files first, and among them those that define departments: services need them.
         parsed: list[tuple[Path, str, KbSource | None, DirectoryFile | None]] = []
-        for path, _content, sha, existing in prepared:
+        for path, sha, existing in prepared:
             directory: DirectoryFile | None = None
             if path.suffix.lower() in DIRECTORY_EXTENSIONS:
                 try:
@@ -314,7 +320,27 @@ class _Pipeline:
                     self._ingest_policy(path, sha, existing, done, total)
             except IngestError as exc:
                 self.report.failed.append((path.name, _strip_name(exc.message, path.name)))
+        if self.departments_touched:
+            self._recheck_services(unchanged_directories)
         self.progress("完成", total, total)
+
+    def _recheck_services(self, files: list[tuple[Path, str, KbSource]]) -> None:
+        """Unchanged services files are resolved again after the departments changed.
+
+        A new alias can make a skipped row valid, and a removed department invalidates its items;
+        a file whose records come out the same stays "unchanged".
+        """
+        for path, sha, existing in files:
+            try:
+                parsed = parse_directory(path)
+                if parsed.services:
+                    self._ingest_directory(path, sha, existing, parsed, 0, 1, recheck=True)
+            except IngestError as exc:
+                self.report.failed.append((path.name, _strip_name(exc.message, path.name)))
+
+    def _record_ids(self, source: KbSource) -> set[str]:
+        with sync_session(self.engine) as session:
+            return set(session.exec(select(KbRecord.id).where(KbRecord.source_id == source.id)).all())
 
     def _source(self, path: Path) -> KbSource | None:
         with sync_session(self.engine) as session:
@@ -338,6 +364,8 @@ class _Pipeline:
             session.exec(delete(KbSource).where(col(KbSource.id) == source.id))  # type: ignore[call-overload]
             _resolve_supersedes(session)
         self.store.delete(ids)
+        if source.kind == "directory":
+            self.departments_touched = True
         self.report.removed.append(source.name)
         self.report.records_removed += len(ids)
 
@@ -350,10 +378,7 @@ class _Pipeline:
         for record in records:
             unique.setdefault(record.id, record)
         records = list(unique.values())
-        old_ids: set[str] = set()
-        if existing is not None:
-            with sync_session(self.engine) as session:
-                old_ids = set(session.exec(select(KbRecord.id).where(KbRecord.source_id == existing.id)).all())
+        old_ids = self._record_ids(existing) if existing is not None else set()
         new_records = [r for r in records if r.id not in old_ids]
         for start in range(0, len(new_records), _VECTOR_BATCH):
             batch = new_records[start : start + _VECTOR_BATCH]
@@ -384,6 +409,9 @@ class _Pipeline:
                 for row in session.exec(select(KbDepartment).where(KbDepartment.source_id == source.id)).all():
                     if row.name not in keep:
                         session.delete(row)
+                        self.departments_touched = True
+                if departments:
+                    self.departments_touched = True
                 for dept in departments:
                     current = session.get(KbDepartment, dept.name)
                     if current is not None and current.source_id != source.id:
@@ -415,7 +443,7 @@ class _Pipeline:
         return index
 
     def _ingest_directory(self, path: Path, sha: str, existing: KbSource | None, parsed: DirectoryFile,
-                          done: int, total: int) -> None:
+                          done: int, total: int, *, recheck: bool = False) -> None:
         errors: list[RowError] = list(parsed.errors)
         records: list[Record] = []
         for dept in parsed.departments:
@@ -440,13 +468,18 @@ class _Pipeline:
                                         text=service_text(fields), citation=f"{path.name} › {service.name}",
                                         data=fields))
         errors.sort(key=lambda e: (e.file, e.row))
+        if recheck:
+            assert existing is not None
+            if {r.id for r in records} == self._record_ids(existing):
+                return  # the departments changed, but not in a way that matters to this file
+            self.report.skipped.remove(path.name)
         self.report.row_errors += [(e.file, e.row, e.message) for e in errors]
         if not records:
             raise IngestError(f"{path.name}：没有可导入的行（共 {len(errors)} 行有错误）" if errors
                               else f"{path.name}：没有数据行")
-        departments = None
-        if parsed.has_departments:
-            departments = [KbDepartment(name=d.name, aliases=list(d.aliases)) for d in parsed.departments]
+        # Always a list for directory files: a file that no longer has a departments table must
+        # release the departments it defined before.
+        departments = [KbDepartment(name=d.name, aliases=list(d.aliases)) for d in parsed.departments]
         self._write(path, existing, records, {"kind": "directory", "sha256": sha, "title": path.stem}, departments,
                     done, total)
 

@@ -323,3 +323,19 @@ def test_ingest_lock_file_is_in_the_data_dir(settings: Settings, store: VectorSt
     ingest_paths(settings, [city / "policies"], store=store)
     assert (settings.data_dir / "ingest.lock").exists()
     assert os.access(settings.data_dir / "ingest.lock", os.W_OK)
+
+
+def test_unchanged_services_are_resolved_again_when_departments_change(settings: Settings, store: VectorStore,
+                                                                        kb: KB, city: Path) -> None:
+    ingest_paths(settings, [city], store=store)
+    departments = city / "directory" / "departments.csv"
+    # A phone number changes: the services file comes out the same and stays "unchanged".
+    departments.write_text(DEPARTMENTS.replace("0740-81258001", "0740-81258009"), encoding="utf-8")
+    report = ingest_paths(settings, [city], store=store)
+    assert report.changed == ["departments.csv"] and "services.csv" in report.skipped
+    # The missing department is added: the row that was refused before now imports.
+    departments.write_text(DEPARTMENTS + "示范市宠物管理局,宠物局,,,,,,,\n", encoding="utf-8")
+    report = ingest_paths(settings, [city], store=store)
+    assert report.changed == ["departments.csv", "services.csv"] and report.row_errors == []
+    assert "宠物医院设立审批" in {r.title for r in kb.records("service")}
+    assert kb.ids() == store.ids()
