@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 from sqlmodel import col, select
@@ -153,7 +154,10 @@ class Desk:
         try:
             async with self.sessions() as session, session.begin():
                 yield session
-        except StaleDataError as exc:
+        except (StaleDataError, IntegrityError) as exc:
+            # IntegrityError here means a unique row (rating of a round, credit code…) was written by a
+            # concurrent request between our read and our write: same outcome as a lost version race.
+            log.info("concurrent update: %s", exc)
             raise ConcurrentUpdate() from exc
 
     def now(self) -> datetime:

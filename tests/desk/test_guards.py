@@ -151,6 +151,25 @@ async def test_outbox_survives_a_restart_and_retries(staffed: Desk, engine, sett
     assert (await restarted.ticket_by_staff_thread(-100123, 77)).number == t.number  # type: ignore[union-attr]
     staff_row = next(n for n in await restarted.pending_notifications() if n.kind == "new_ticket")
     assert (staff_row.staff_chat_id, staff_row.staff_thread_id) == (-100123, 77)
+    # Deadlines live in the rows: the restarted desk's scheduler finds the overdue acceptance by itself.
+    clock.set(sh(2026, 10, 8, 11, 0))
+    assert (await restarted.run_due()).accept_overdue == 1
+
+
+async def test_concurrent_ratings_record_one(staffed: Desk, engine, settings, clock: FakeClock) -> None:  # type: ignore[no-untyped-def]
+    number = await _new_ticket(staffed)
+    await staffed.claim(number, COMMISSIONER_A)
+    await staffed.resolve(number, COMMISSIONER_A, "已办结")
+    desks = [Desk(make_sessionmaker(engine), settings, clock) for _ in range(3)]
+    results = await asyncio.gather(
+        *(d.rate(number, OWNER, score) for d, score in zip(desks, ["满意", "不满意", "基本满意"], strict=True)),
+        return_exceptions=True,
+    )
+    winners = [r for r in results if not isinstance(r, BaseException)]
+    assert len(winners) == 1, results
+    assert all(isinstance(r, DeskError) for r in results if isinstance(r, BaseException)), results
+    assert len(await staffed.ratings(number)) == 1
+    assert (await staffed.get_ticket(number)).state == winners[0].state
 
 
 async def test_concurrent_claims_have_exactly_one_winner(staffed: Desk, engine, settings, clock: FakeClock) -> None:  # type: ignore[no-untyped-def]
