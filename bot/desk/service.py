@@ -282,6 +282,17 @@ class Desk:
         t.resolve_warn_at = self.calendar.add_working_seconds(start, max(0.0, remaining - lead))
 
     # ================================================================ staff & enterprises
+    async def _admin_actor(self, s: AsyncSession, by_tg_id: int | None) -> Actor:
+        """None = the local operator (CLI); else an admin from telegram.admin_ids or a staff admin."""
+        if by_tg_id is None:
+            return SYSTEM_ACTOR
+        if by_tg_id in self.settings.telegram.admin_ids:
+            return Actor(AuthorKind.STAFF, by_tg_id, f"管理员{by_tg_id}")
+        staff = (await s.exec(select(Staff).where(Staff.tg_user_id == by_tg_id))).first()
+        if staff is None or not staff.active or staff.role != StaffRole.ADMIN:
+            raise PermissionDenied("只有管理员可以配置工作人员。")
+        return Actor(AuthorKind.STAFF, staff.tg_user_id, staff.name, staff)
+
     async def add_staff(
         self, tg_user_id: int, name: str, role: str = "commissioner", departments: Iterable[str] = (), *, by_tg_id: int | None = None
     ) -> StaffPublic:
@@ -293,11 +304,7 @@ class Desk:
             raise InvalidInput(f"角色「{role}」无效，可选：commissioner（专员）/ leader（领导）/ admin（管理员）。") from exc
         depts = sorted({d.strip() for d in departments if d and d.strip()})
         async with self._tx() as s:
-            actor = SYSTEM_ACTOR
-            if by_tg_id is not None:
-                actor = await self._staff_actor(s, by_tg_id)
-                if actor.staff is None or actor.staff.role != StaffRole.ADMIN:
-                    raise PermissionDenied("只有管理员可以配置工作人员。")
+            actor = await self._admin_actor(s, by_tg_id)
             staff = (await s.exec(select(Staff).where(Staff.tg_user_id == tg_user_id))).first()
             if staff is None:
                 staff = Staff(tg_user_id=tg_user_id, name=name, role=role_value.value, departments=depts, created_at=self.now())
@@ -311,11 +318,7 @@ class Desk:
     async def remove_staff(self, tg_user_id: int, *, by_tg_id: int | None = None) -> StaffPublic:
         """Deactivate a staff member (rows stay for the audit trail)."""
         async with self._tx() as s:
-            actor = SYSTEM_ACTOR
-            if by_tg_id is not None:
-                actor = await self._staff_actor(s, by_tg_id)
-                if actor.staff is None or actor.staff.role != StaffRole.ADMIN:
-                    raise PermissionDenied("只有管理员可以配置工作人员。")
+            actor = await self._admin_actor(s, by_tg_id)
             staff = (await s.exec(select(Staff).where(Staff.tg_user_id == tg_user_id))).first()
             if staff is None or not staff.active:
                 raise StaffNotFound(f"没有 Telegram 用户 {tg_user_id} 这位工作人员。")

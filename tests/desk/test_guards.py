@@ -203,3 +203,14 @@ async def test_leader_reassigns_an_escalated_ticket(staffed: Desk, clock: FakeCl
     assert t.state == "assigned" and t.assignee_name == "李专员"
     clock.set(sh(2026, 10, 8, 9, 0))
     assert [a.action for a in await desk.audit_log(number)][-2:] == ["escalate", "reassign"]
+
+
+async def test_config_admins_may_configure_staff(desk: Desk) -> None:
+    desk.settings.telegram.admin_ids = [777]
+    s = await desk.add_staff(1, "张敏", "commissioner", ["市场监管局", " "], by_tg_id=777)
+    assert s.departments == ["市场监管局"]
+    with pytest.raises(PermissionDenied):
+        await desk.add_staff(2, "李强", by_tg_id=1)
+    removed = await desk.remove_staff(1, by_tg_id=777)
+    assert not removed.active and await desk.get_staff(1) is None
+    assert [a.action for a in await desk.audit_log()] == ["staff_add", "staff_remove"]
