@@ -26,9 +26,9 @@ _HEADING_PATTERNS: tuple[tuple[int, re.Pattern[str]], ...] = (
     (7, re.compile(rf"^第[{_CN_NUM}\d]+条")),
 )
 _MARKDOWN_HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*$")
-# Headings of this rank or higher always start a new chunk; deeper ones (1. / （1） / 第X条) only do
+# Headings of this rank or higher (章/节/一、) always start a new chunk; deeper ones ((一)/1./第X条) only do
 # when the current chunk is already reasonably full, so short numbered lists stay together.
-_HARD_BREAK_RANK = 4
+_HARD_BREAK_RANK = 3
 # Sentence ends: full stops, exclamation/question marks and semicolons, with closing quotes/brackets.
 _SENTENCE_END = re.compile(r"[。！？；!?;…]+[”’」』）)\"']*")
 _SOFT_BREAK = re.compile(r"[，,、：:]")

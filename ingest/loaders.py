@@ -200,6 +200,8 @@ def _load_html(path: Path) -> tuple[str, str, str]:
             heading.insert_after("\n")
     for block in soup.find_all(["p", "div", "li", "tr", "br", "section", "article", "table"]):
         block.insert_after("\n")
+    for cell in soup.find_all(["td", "th"]):
+        cell.insert_after(" ")  # cells of a row would otherwise run together
     return soup.get_text(""), title, encoding
 
 
@@ -280,10 +282,40 @@ def _load_pdf(path: Path) -> tuple[str, str, str]:
         if exc.__class__.__module__.startswith("pypdf"):
             raise IngestError(f"{path.name}：PDF 文件已损坏，无法读取") from exc
         raise
-    text = "\n".join(pages)
+    text = "\n".join(_unwrap_pdf_lines(page) for page in pages)
     if not text.strip():
         raise IngestError(f"{path.name}：PDF 中没有可提取的文字（可能是扫描件，请提供文字版）")
     return text, title, ""
+
+
+# A PDF line that ends without punctuation and is about as long as a full line was wrapped by the
+# layout, not by the author: Chinese needs no space to join it with the next line.
+_LINE_END_PUNCT = tuple("。！？；：:!?;”’」』）)】")
+_MIN_WRAPPED_LINE = 18
+
+
+def _unwrap_pdf_lines(page: str) -> str:
+    from ingest.chunking import heading_of
+
+    out: list[str] = []
+    for raw in page.split("\n"):
+        line = raw.strip()
+        if not line:
+            out.append("")
+            continue
+        if out and out[-1]:
+            prev = out[-1]
+            wrapped = (len(prev) >= _MIN_WRAPPED_LINE and not prev.endswith(_LINE_END_PUNCT)
+                       and heading_of(line) is None and _is_cjk(prev[-1]) and _is_cjk(line[0]))
+            if wrapped:
+                out[-1] = prev + line
+                continue
+        out.append(line)
+    return "\n".join(out)
+
+
+def _is_cjk(ch: str) -> bool:
+    return "\u4e00" <= ch <= "\u9fff" or ch in "，、“‘《（"
 
 
 _LOADERS: dict[str, Callable[[Path], tuple[str, str, str]]] = {

@@ -172,3 +172,18 @@ def test_unusable_files(tmp_path: Path, name: str, content: bytes, message: str)
 def test_split_front_matter_leaves_plain_text_alone() -> None:
     meta, body = split_front_matter("--- 不是 front matter 的分隔线\n正文")
     assert meta.title == "" and body.startswith("---")
+
+
+def test_pdf_lines_wrapped_by_the_layout_are_joined(tmp_path: Path) -> None:
+    path = write_pdf(tmp_path / "wrap.pdf", [["一、申请条件", "申请人应当在示范市依法登记注册，具有独立法人资格，并且",
+                                              "近三年无严重失信记录。", "二、申请材料"]])
+    text = load_document(path).text
+    assert "具有独立法人资格，并且近三年无严重失信记录。" in text
+    assert "一、申请条件\n" in text and "\n二、申请材料" in text
+
+
+def test_html_table_cells_stay_apart(tmp_path: Path) -> None:
+    path = tmp_path / "t.html"
+    path.write_text("<table><tr><th>阶段</th><th>时限</th></tr><tr><td>立项</td><td>5个工作日</td></tr></table>",
+                    encoding="utf-8")
+    assert "立项 5个工作日" in load_document(path).text
