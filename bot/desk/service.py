@@ -474,19 +474,35 @@ class Desk:
                 stmt = stmt.where(col(Ticket.state).in_([TicketState(x).value for x in states]))
             if mine:
                 stmt = stmt.where(Ticket.assignee_id == staff.id)
+            tickets = (await s.exec(stmt)).all()
+            await self._preload(s, tickets)
             out: list[TicketPublic] = []
-            for t in (await s.exec(stmt)).all():
+            for t in tickets:
                 if staff.role in (StaffRole.LEADER, StaffRole.ADMIN) or await self._can_act(s, staff, t):
                     out.append(await self._public(s, t))
                     if len(out) >= limit:
                         break
             return out
 
+    @staticmethod
+    async def _preload(s: AsyncSession, tickets: Iterable[Ticket]) -> None:
+        # Load the staff and enterprises these tickets refer to in two queries, so that the per-ticket
+        # permission checks and _public() find them in the session's identity map (no N+1 round trips).
+        tickets = list(tickets)
+        staff_ids = {t.assignee_id for t in tickets if t.assignee_id is not None}
+        ent_ids = {t.enterprise_id for t in tickets if t.enterprise_id is not None}
+        if staff_ids:
+            (await s.exec(select(Staff).where(col(Staff.id).in_(staff_ids)))).all()
+        if ent_ids:
+            (await s.exec(select(Enterprise).where(col(Enterprise.id).in_(ent_ids)))).all()
+
     async def list_enterprise_tickets(self, tg_user_id: int, limit: int = 20) -> list[TicketPublic]:
         """The tickets this Telegram user submitted, newest first."""
         async with self.sessions() as s:
             stmt = select(Ticket).where(Ticket.requester_tg_id == tg_user_id).order_by(col(Ticket.id).desc()).limit(limit)
-            return [await self._public(s, t) for t in (await s.exec(stmt)).all()]
+            tickets = (await s.exec(stmt)).all()
+            await self._preload(s, tickets)
+            return [await self._public(s, t) for t in tickets]
 
     async def open_ticket_for_enterprise(self, tg_user_id: int) -> TicketPublic | None:
         """The requester's most recent ticket that is not closed (where free text is relayed), or None."""
