@@ -288,6 +288,7 @@ def outbox_cmd(ctx: typer.Context, limit: Annotated[int, typer.Option("--limit")
 def demo_cmd(
     ctx: typer.Context,
     month: Annotated[str, typer.Option("--month")] = "2026-11",
+    tickets: Annotated[int, typer.Option("--tickets", min=1, max=500, help="工单数（另有4件月末未办结）")] = 36,
     yes: Annotated[bool, typer.Option("--yes", help="确认向当前数据库写入演示数据")] = False,
 ) -> None:
     """向当前数据库写入一个月的演示工单（用于演示月通报）。"""
@@ -301,7 +302,7 @@ def demo_cmd(
     async def work(desk: Any) -> Any:
         start, _ = parse_month(month, desk.calendar.tz)
         desk.clock = FakeClock(start)
-        return await seed_demo_month(desk, desk.clock, month)
+        return await seed_demo_month(desk, desk.clock, month, n=tickets)
 
     result = _run(ctx, work)
     out.print(f"[green]已写入 {result.tickets} 件演示工单（{result.month}）。[/green]")

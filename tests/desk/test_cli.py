@@ -52,7 +52,7 @@ def test_desk_commands(cli: CliRunner, tmp_path: Path) -> None:
 
 def test_report_command(cli: CliRunner, tmp_path: Path) -> None:
     base = ["--data-dir", str(tmp_path / "var")]
-    seeded = cli.invoke(app, [*base, "desk", "demo", "--month", "2026-11", "--yes"])
+    seeded = cli.invoke(app, [*base, "desk", "demo", "--month", "2026-11", "--tickets", "6", "--yes"])
     assert seeded.exit_code == 0, seeded.output
     result = cli.invoke(app, [*base, "report", "--month", "2026-11", "--out", str(tmp_path / "out")])
     assert result.exit_code == 0, result.output
