@@ -255,6 +255,7 @@ def write_chart(report: MonthlyReport, path: Path) -> Path:
         sat = [r.satisfaction * 100 if r.satisfaction is not None else float("nan") for r in rows] or [float("nan")]
         ax2.plot(list(xs), sat, "D-", color="#8172B3", label="满意率(%)")
         ax2.set_ylim(0, 130)  # keep the line under the legend
+        ax2.set_yticks(range(0, 101, 20))
         ax2.set_ylabel("满意率 %")
         handles = ax.get_legend_handles_labels()[0] + ax2.get_legend_handles_labels()[0]
         ax.legend(handles, [h.get_label() for h in handles], loc="upper right", fontsize=8, ncols=5)
