@@ -376,8 +376,10 @@ def report(
 
     settings = settings_from(ctx)
     result = _run(ctx, lambda desk: build_monthly_report(desk, month))
+    # The table is ~100 columns wide; piped output (80 columns by default) would truncate headers.
+    wide = Console(highlight=False, width=max(out.width, 110))
     for table in render_tables(result):
-        out.print(table)
+        wide.print(table)
     target = out_dir or settings.data_dir / "reports"
     xlsx = write_xlsx(result, target / f"desk-report-{result.month}.xlsx")
     png = write_chart(result, target / f"desk-report-{result.month}.png")
