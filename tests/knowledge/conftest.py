@@ -69,6 +69,24 @@ class HashEmbedder:
         return self.embed_documents([text])[0]
 
 
+@pytest.fixture(scope="module")
+def shared_service(
+    tmp_path_factory: pytest.TempPathFactory, use_embedder: Embedder
+) -> Iterator[KnowledgeService]:
+    """One seeded fixture KB per test module, for tests that only ask (seeding costs ~1.5 s)."""
+    from bot.config import load_settings
+
+    data_dir = tmp_path_factory.mktemp("kb")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("ZHITONG_CONFIG", str(data_dir / "absent-config.toml"))
+        settings = load_settings(data_dir=data_dir)
+        store = VectorStore(settings, use_embedder)
+        seed(settings, store)
+        svc = KnowledgeService.open(settings, store=store)
+    yield svc
+    svc.close()
+
+
 @pytest.fixture
 def hash_embedder() -> HashEmbedder:
     return HashEmbedder()

@@ -81,7 +81,8 @@ def test_untrusted_vectors_are_ignored(settings: Settings, hash_embedder: HashEm
     assert f"r{9:031d}" not in ids
 
 
-def test_expired_and_superseded_policies_are_not_current(service: KnowledgeService) -> None:
+def test_expired_and_superseded_policies_are_not_current(shared_service: KnowledgeService) -> None:
+    service = shared_service
     stats = service.stats()
     assert stats["not_current"] == 2
     result = service.ask("稳岗补贴按失业保险费的多少比例返还")
@@ -91,7 +92,8 @@ def test_expired_and_superseded_policies_are_not_current(service: KnowledgeServi
     assert "60%" in result.text and "50%" not in result.text
 
 
-def test_real_hybrid_ranks_colloquial_questions(service: KnowledgeService) -> None:
+def test_real_hybrid_ranks_colloquial_questions(shared_service: KnowledgeService) -> None:
+    service = shared_service
     cases = {
         "开饭店要办什么证": "示范市市场监督管理局",
         "领发票带什么": "示范市税务局",

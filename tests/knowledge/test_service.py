@@ -14,7 +14,8 @@ from knowledge.types import Record
 from tests.knowledge.kbfixture import rid
 
 
-def test_service_question_gets_a_cited_card(service: KnowledgeService) -> None:
+def test_service_question_gets_a_cited_card(shared_service: KnowledgeService) -> None:
+    service = shared_service
     answer = service.ask("开饭店要办什么证？找哪个部门？")
     assert not answer.route_to_desk
     assert answer.hits[0].record.title == "食品经营许可证核发"
@@ -23,33 +24,38 @@ def test_service_question_gets_a_cited_card(service: KnowledgeService) -> None:
     assert answer.latency_ms > 0
 
 
-def test_alias_question_gets_the_department_card(service: KnowledgeService) -> None:
+def test_alias_question_gets_the_department_card(shared_service: KnowledgeService) -> None:
+    service = shared_service
     answer = service.ask("工商局在哪里？电话多少")
     assert answer.hits[0].record.kind == "department"
     assert "部门：示范市市场监督管理局" in answer.text
     assert "0740-81233001" in answer.text and "市民大道88号" in answer.text
 
 
-def test_complaint_routes_and_still_names_the_department(service: KnowledgeService) -> None:
+def test_complaint_routes_and_still_names_the_department(shared_service: KnowledgeService) -> None:
+    service = shared_service
     answer = service.ask("我的环评拖了三个月没人管")
     assert answer.route_to_desk and "拖延" in answer.reason
     assert answer.department == "示范市生态环境局"
     assert "办不成事" in answer.text and "示范市生态环境局" in answer.text
 
 
-def test_out_of_scope_routes_without_inventing(service: KnowledgeService) -> None:
+def test_out_of_scope_routes_without_inventing(shared_service: KnowledgeService) -> None:
+    service = shared_service
     answer = service.ask("帮我订一张去北京的高铁票")
     assert answer.route_to_desk and answer.reason
     assert "没有找到" in answer.text
 
 
-def test_emoji_and_empty_questions_get_a_prompt(service: KnowledgeService) -> None:
+def test_emoji_and_empty_questions_get_a_prompt(shared_service: KnowledgeService) -> None:
+    service = shared_service
     for question in ("😀😀😀", "", "   ", "？？！！"):
         answer = service.ask(question)
         assert answer.text == EMPTY_PROMPT and not answer.route_to_desk and answer.hits == []
 
 
-def test_five_thousand_characters_are_truncated_not_refused(service: KnowledgeService) -> None:
+def test_five_thousand_characters_are_truncated_not_refused(shared_service: KnowledgeService) -> None:
+    service = shared_service
     question = "我想开饭店，请问要办什么证。" + "我们的情况比较复杂，" * 500
     assert len(question) > 5000
     answer = service.ask(question)
@@ -67,7 +73,8 @@ def test_truncate_question_cuts_at_a_sentence_end() -> None:
     assert truncate_question("短问题") == "短问题"
 
 
-def test_to_json_is_the_ask_contract(service: KnowledgeService) -> None:
+def test_to_json_is_the_ask_contract(shared_service: KnowledgeService) -> None:
+    service = shared_service
     data = service.ask("领发票要带什么").to_json()
     assert set(data) == {"question", "answer", "route_to_desk", "matches", "latency_ms"}
     assert data["matches"] and set(data["matches"][0]) == {"kind", "title", "department", "score", "source"}
@@ -127,7 +134,8 @@ def test_reload_picks_up_new_records_and_concurrent_asks(service: KnowledgeServi
     assert errors == []
 
 
-def test_stats(service: KnowledgeService) -> None:
+def test_stats(shared_service: KnowledgeService) -> None:
+    service = shared_service
     stats = service.stats()
     assert stats["per_kind"] == {"department": 5, "service": 7, "policy": 2}
     assert stats["files"] == 5 and stats["vectors"] == 16 and stats["embedder"] == "use-multilingual-v3"
