@@ -526,7 +526,15 @@ class Desk:
         """Remember where the bot mirrors this ticket for staff (forum topic / reply thread)."""
         async with self._tx() as s:
             t = await self._ticket(s, ticket_id)
-            t.staff_chat_id, t.staff_thread_id = chat_id, thread_id
+            # Bot bookkeeping, not a change of the case: a plain UPDATE that leaves `version` alone, so it
+            # never makes a concurrent claim or reply lose its optimistic-lock race.
+            await s.exec(  # type: ignore[call-overload]
+                update(Ticket)
+                .where(col(Ticket.id) == t.id)
+                .values(staff_chat_id=chat_id, staff_thread_id=thread_id)
+                .execution_options(synchronize_session=False)
+            )
+            await s.refresh(t)
             return await self._public(s, t)
 
     async def messages(self, ref: int | str) -> list[TicketMessage]:
@@ -574,28 +582,35 @@ class Desk:
                 if t.state == TicketState.ASSIGNED and t.accepted_at is not None:
                     raise AlreadyClaimed(t.number or str(t.id))
                 raise IllegalTransition(f"工单 {t.number} 当前状态为「{TicketState(t.state).label}」，不能认领。")
-            previous_state, seen_version = t.state, t.version
-            values: dict[str, Any] = {"state": TicketState.ASSIGNED.value, "assignee_id": actor.staff.id, "updated_at": now}  # type: ignore[union-attr]
-            first_accept = t.accepted_at is None
-            if first_accept:
-                values["accepted_at"] = now
-                if t.accept_due_at is not None and now > t.accept_due_at and not t.accept_overdue:
-                    values["accept_overdue"] = True
-            # The race is decided here, in the database: only a row still in the state and version we read
-            # is updated; a second claimer (other session, other process) matches nothing.
-            result = await s.exec(  # type: ignore[call-overload]
-                update(Ticket)
-                .where(
-                    col(Ticket.id) == t.id,
-                    col(Ticket.version) == seen_version,
-                    col(Ticket.state).in_([x.value for x in CLAIMABLE_STATES]),
+            for _attempt in range(3):
+                previous_state, seen_version = t.state, t.version
+                values: dict[str, Any] = {"state": TicketState.ASSIGNED.value, "assignee_id": actor.staff.id, "updated_at": now}  # type: ignore[union-attr]
+                first_accept = t.accepted_at is None
+                if first_accept:
+                    values["accepted_at"] = now
+                    if t.accept_due_at is not None and now > t.accept_due_at and not t.accept_overdue:
+                        values["accept_overdue"] = True
+                # The race is decided here, in the database: only a row still in the state and version we
+                # read is updated; a second claimer (other session, other process) matches nothing.
+                result = await s.exec(  # type: ignore[call-overload]
+                    update(Ticket)
+                    .where(
+                        col(Ticket.id) == t.id,
+                        col(Ticket.version) == seen_version,
+                        col(Ticket.state).in_([x.value for x in CLAIMABLE_STATES]),
+                    )
+                    .values(version=seen_version + 1, **values)
+                    .execution_options(synchronize_session=False)
                 )
-                .values(version=seen_version + 1, **values)
-                .execution_options(synchronize_session=False)
-            )
-            if result.rowcount != 1:
-                raise AlreadyClaimed(t.number or str(t.id))
-            await s.refresh(t)
+                await s.refresh(t)
+                if result.rowcount == 1:
+                    break
+                # Lost: if someone claimed it, say so; if only an unrelated change (a scheduler warning)
+                # bumped the version while it is still claimable, try again on the fresh row.
+                if t.state not in CLAIMABLE_STATES:
+                    raise AlreadyClaimed(t.number or str(t.id))
+            else:
+                raise ConcurrentUpdate()
             if values.get("accept_overdue"):
                 self._audit(s, t, SYSTEM_ACTOR, "accept_overdue", reason=f"受理时限 {self.fmt(t.accept_due_at)}，实际 {self.fmt(now)}")
             if first_accept:

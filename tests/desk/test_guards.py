@@ -214,3 +214,34 @@ async def test_config_admins_may_configure_staff(desk: Desk) -> None:
     removed = await desk.remove_staff(1, by_tg_id=777)
     assert not removed.active and await desk.get_staff(1) is None
     assert [a.action for a in await desk.audit_log()] == ["staff_add", "staff_remove"]
+
+
+async def test_claim_survives_an_unrelated_concurrent_change(staffed: Desk, engine, db_url: str) -> None:  # type: ignore[no-untyped-def]
+    """Between the claim's read and its UPDATE another connection bumps the row (as a scheduler warning
+    would): the claim retries on the fresh row instead of reporting a claim that never happened."""
+    from sqlalchemy import event, text
+
+    from bot.db import make_sync_engine
+
+    number = await _new_ticket(staffed)
+    other = make_sync_engine(db_url)
+    fired: list[str] = []
+
+    def bump_first_claim(conn, cursor, statement, params, context, executemany) -> None:  # type: ignore[no-untyped-def]
+        if not fired and statement.startswith("UPDATE ticket SET") and "ticket.state IN" in statement:
+            fired.append(statement)
+            with other.begin() as c:
+                c.execute(text("UPDATE ticket SET version = version + 1, accept_warned = :t"), {"t": True})
+
+    event.listen(engine.sync_engine, "before_cursor_execute", bump_first_claim)
+    try:
+        t = await staffed.claim(number, COMMISSIONER_A)
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", bump_first_claim)
+        other.dispose()
+    assert fired and t.state == "assigned" and t.assignee_name == "张专员"
+    # The bot's bookkeeping does not bump the version at all.
+    before = await staffed.get_ticket(number)
+    await staffed.set_staff_thread(number, -1001, 5)
+    await staffed.add_message(number, "staff", COMMISSIONER_A, "您好")  # would fail on a stale version
+    assert (await staffed.get_ticket(number)).state == "in_progress" and before.state == "assigned"
