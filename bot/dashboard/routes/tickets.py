@@ -112,7 +112,7 @@ async def ticket_page(
             "flash": _flash(request),
             "t": ticket,
             "time_left": queries.time_left(
-                ticket, state.clock.now(), desk.calendar, desk.cfg.warn_at_fraction
+                ticket, state.clock.now(), queries.WorkingSpan(desk.calendar), desk.cfg.warn_at_fraction
             ),
             "messages": messages,
             "audit": audit,
