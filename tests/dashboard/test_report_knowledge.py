@@ -67,18 +67,20 @@ def test_report_refuses_bad_month_and_non_leaders(app_client: TestClient, db: Db
 def test_knowledge_page_questions_of_the_week(app_client: TestClient, db: Db, clock: FakeClock) -> None:
     db.staff(3001, "管理员", role="admin")
     now = clock.now()
+    # The bot assigns question ids itself (Analytics batches its writes).
     db.add(
         QuestionLog(
+            id=1,
             tg_user_id=1,
             question="开奶茶店要办什么证？",
             feedback="down",
             top_title="食品经营许可",
             created_at=now,
         ),
-        QuestionLog(tg_user_id=2, question="开奶茶店要办什么证？", feedback="down", created_at=now),
-        QuestionLog(tg_user_id=3, question="无人机航拍需要审批吗？", routed=True, created_at=now),
+        QuestionLog(id=2, tg_user_id=2, question="开奶茶店要办什么证？", feedback="down", created_at=now),
+        QuestionLog(id=3, tg_user_id=3, question="无人机航拍需要审批吗？", routed=True, created_at=now),
         QuestionLog(
-            tg_user_id=4, question="上个月的旧问题<b>", routed=True, created_at=now - timedelta(days=30)
+            id=4, tg_user_id=4, question="上个月的旧问题<b>", routed=True, created_at=now - timedelta(days=30)
         ),
     )
     sign_in(app_client, 3001)
