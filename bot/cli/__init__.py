@@ -50,7 +50,7 @@ def settings_from(ctx: typer.Context) -> Settings:
 def configure_logging(level: str) -> None:
     logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # httpx logs request URLs at INFO, and Bot API URLs contain the bot token.
-    for noisy in ("httpx", "httpcore", "chromadb", "jieba", "urllib3"):
+    for noisy in ("httpx", "httpcore", "chromadb", "jieba", "urllib3", "bm25s"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
