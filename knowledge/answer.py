@@ -78,6 +78,11 @@ DESK_PATTERNS: tuple[tuple[str, str], ...] = (
 _DESK_NAME = re.compile(r"(?<![走转到找])办不成事(反映)?(窗口|专窗|专员)")
 _DESK_RE = [(re.compile(p), why) for p, why in DESK_PATTERNS]
 
+# Questions about amounts, ratios, conditions or policy content.
+_DETAIL_QUESTION = re.compile(
+    r"多少|几个|几成|比例|标准|额度|上限|最高|最多|最低|金额|多少钱|补贴|补助|奖励|奖补|减免|贴息|返还|条件|政策|资格|能不能享受"
+)
+
 # Labels of a service card, in order, with the record.data keys each may come from.
 SERVICE_FIELDS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("窗口/地址", ("window", "窗口", "address", "地址")),
@@ -267,6 +272,7 @@ def department_card(record: Record, question: str) -> list[str]:
 
 def policy_passage(record: Record, question: str) -> list[str]:
     body = _value(record.data, ("quote",)) or record.text  # the chunk without its heading line
+    body = re.sub(r"(?m)^\s*#{1,6}\s*", "", body)  # Markdown heading marks are not part of the text
     quote = _best_passage(body, question) or _clip(body, MAX_QUOTE_CHARS)
     lines = [f"《{record.title}》" + (f"（{record.department}）" if record.department else "")]
     lines.append(f"“{quote}” {cite(record)}")
@@ -357,6 +363,15 @@ def compose(
             if dept_record is not None:
                 lines.extend(f"部门{line}" for line in department_card(dept_record, question)[1:])
                 cited.append(dept_record)
+        # Amounts, ratios and conditions live in policy text more often than in directory cards:
+        # when the question asks for them, quote the best policy match too.
+        if top.kind != "policy" and _DETAIL_QUESTION.search(question):
+            policy = next((h.record for h in hits[1:4] if h.record.kind == "policy"), None)
+            if policy is not None:
+                lines.append("")
+                lines.append("相关政策：" + policy_passage(policy, question)[0])
+                lines.append(policy_passage(policy, question)[1])
+                cited.append(policy)
     # When nothing matched well, unrelated "related" items would only mislead.
     weak = route_to_desk and not department
     # Overlapping chunks of one section look identical in a one-line summary: list each once.

@@ -107,3 +107,12 @@ def test_compose_answer_routed_answer_and_sources() -> None:
     nothing = RetrievalResult([Hit(SERVICE, 0.1)], confidence=0.01, coverage=0.0, dense_top=0.1)
     weak = compose("火星移民", nothing, route_to_desk=True, reason="", department="")
     assert "没有找到" in weak and "其他相关" not in weak and "食品经营许可证核发" not in weak
+
+
+def test_amount_questions_also_quote_the_policy() -> None:
+    result = RetrievalResult([Hit(SERVICE, 0.9), Hit(POLICY, 0.6)], confidence=0.8, coverage=0.7, dense_top=0.6)
+    text = compose("补贴标准是多少", result, route_to_desk=False, reason="", department="")
+    assert "相关政策：《示范市稳岗补贴实施办法》" in text and "60%" in text
+    assert "「稳岗.md › 二、补贴标准」" in text.splitlines()[-1]
+    plain = compose("去哪个窗口", result, route_to_desk=False, reason="", department="")
+    assert "相关政策" not in plain
