@@ -6,6 +6,10 @@ by anyone wanting "unanswered questions of the week" to improve the directory.
 
 from __future__ import annotations
 
+import asyncio
+import itertools
+import secrets
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -22,7 +26,8 @@ def _utcnow() -> datetime:
 class QuestionLog(SQLModel, table=True):
     __tablename__ = "question_log"
 
-    id: int | None = Field(default=None, primary_key=True)
+    # Ids are made by the bot (see Analytics._new_id) so rows can be written in batches.
+    id: int | None = Field(default=None, primary_key=True, sa_type=BigInteger)
     tg_user_id: int = Field(sa_type=BigInteger, index=True)
     question: str = Field(sa_type=Text)
     routed: bool = False  # the knowledge core said "route to desk"
@@ -57,25 +62,69 @@ class FeedbackRefused(Exception):
 
 
 class Analytics:
+    """Question log with batched writes.
+
+    Every question is logged, and under load one commit (one fsync) per question would serialise the
+    bot on the database. Rows get their id at once (needed for the answer's buttons) and are written
+    together FLUSH_DELAY_S later; every read flushes first, so nobody ever sees a missing row.
+    """
+
+    FLUSH_DELAY_S = 0.3
+    _EPOCH_MS = 1_700_000_000_000
+
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
+        self._pending: list[QuestionLog] = []
+        self._flush_task: asyncio.Task[None] | None = None
+        self._flush_lock = asyncio.Lock()
+        self._worker = secrets.randbits(6)  # separates ids made by several bot processes
+        self._counter = itertools.count()
+
+    def _new_id(self) -> int:
+        """Time-ordered 64-bit id: milliseconds << 16 | worker (6 bits) << 10 | counter (10 bits)."""
+        ms = int(time.time() * 1000) - self._EPOCH_MS
+        return (ms << 16) | (self._worker << 10) | (next(self._counter) & 0x3FF)
 
     async def record_question(
         self, *, tg_user_id: int, question: str, routed: bool, top_kind: str = "", top_title: str = "",
         top_department: str = "", latency_ms: float = 0.0,
     ) -> int:
         row = QuestionLog(
-            tg_user_id=tg_user_id, question=question[:2000], routed=routed, top_kind=top_kind,
-            top_title=top_title[:200], top_department=top_department[:100], latency_ms=latency_ms,
+            id=self._new_id(), tg_user_id=tg_user_id, question=question[:2000], routed=routed,
+            top_kind=top_kind, top_title=top_title[:200], top_department=top_department[:100],
+            latency_ms=latency_ms,
         )
-        async with self._sessions() as session, session.begin():
-            session.add(row)
-            await session.flush()
-            assert row.id is not None
-            return row.id
+        self._pending.append(row)
+        if self._flush_task is None or self._flush_task.done():
+            self._flush_task = asyncio.create_task(self._flush_later())
+        assert row.id is not None
+        return row.id
+
+    async def _flush_later(self) -> None:
+        await asyncio.sleep(self.FLUSH_DELAY_S)
+        await self.flush()
+
+    async def flush(self) -> None:
+        """Write the pending rows in one transaction."""
+        async with self._flush_lock:
+            rows, self._pending = self._pending, []
+            if not rows:
+                return
+            try:
+                async with self._sessions() as session, session.begin():
+                    session.add_all(rows)
+            except Exception:
+                self._pending[:0] = rows  # keep them for the next flush
+                raise
+
+    async def aclose(self) -> None:
+        if self._flush_task is not None and not self._flush_task.done():
+            self._flush_task.cancel()
+        await self.flush()
 
     async def get(self, question_id: int, tg_user_id: int) -> QuestionLog:
         """The owner's own question row; FeedbackRefused for anybody else's or an unknown id."""
+        await self.flush()
         async with self._sessions() as session:
             row = await session.get(QuestionLog, question_id)
         if row is None or row.tg_user_id != tg_user_id:
@@ -83,6 +132,7 @@ class Analytics:
         return row
 
     async def record_feedback(self, question_id: int, tg_user_id: int, useful: bool) -> None:
+        await self.flush()
         async with self._sessions() as session, session.begin():
             row = await session.get(QuestionLog, question_id)
             if row is None or row.tg_user_id != tg_user_id:
@@ -91,6 +141,7 @@ class Analytics:
             session.add(row)
 
     async def mark_escalated(self, question_id: int, tg_user_id: int) -> None:
+        await self.flush()
         async with self._sessions() as session, session.begin():
             row = await session.get(QuestionLog, question_id)
             if row is not None and row.tg_user_id == tg_user_id:
@@ -98,6 +149,7 @@ class Analytics:
                 session.add(row)
 
     async def stats(self, *, days: int = 7, now: datetime | None = None, top: int = 10) -> StatsReport:
+        await self.flush()
         since = (now or _utcnow()) - timedelta(days=days)
         async with self._sessions() as session:
             base = select(QuestionLog).where(col(QuestionLog.created_at) >= since)

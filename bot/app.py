@@ -90,7 +90,10 @@ def build_application(
         state_dir / "conversations.pickle",
         # Conversation scratch only (intake, registration, pending staff notes); tickets live in the DB.
         store_data=PersistenceInput(bot_data=False, chat_data=True, user_data=True, callback_data=False),
-        update_interval=5,
+        # PicklePersistence rewrites the whole file for every changed user/conversation unless on_flush:
+        # under load that is O(users²). Write once per interval instead (job below) and at shutdown.
+        on_flush=True,
+        update_interval=2,
     )
     rate_limiter = AIORateLimiter(
         overall_max_rate=tg.rate_overall_per_s,
@@ -111,6 +114,8 @@ def build_application(
             jobs.run_repeating(deliver_outbox, interval=tg.outbox_interval_s, first=0.5, name="outbox")
             jobs.run_repeating(scheduler_tick, interval=settings.desk.scheduler_interval_s, first=1.0,
                                name="desk-scheduler")
+            jobs.run_repeating(_flush_persistence, interval=PERSIST_EVERY_S, first=PERSIST_EVERY_S,
+                               name="persistence-flush")
         log.info("Telegram bot ready (mode=%s, staff group=%s)", tg.mode, tg.staff_group_id or "none")
 
     async def post_shutdown(app: Application[Any, BotContext, Any, Any, Any, Any]) -> None:
@@ -140,6 +145,16 @@ def build_application(
 
     register(app, settings)
     return app  # type: ignore[return-value]
+
+
+PERSIST_EVERY_S = 3.0
+
+
+async def _flush_persistence(context: BotContext) -> None:
+    """Write conversation state to disk (at most PERSIST_EVERY_S + update_interval old after a crash)."""
+    persistence = context.application.persistence
+    if persistence is not None:
+        await persistence.flush()
 
 
 async def _set_commands(app: Application[Any, Any, Any, Any, Any, Any]) -> None:

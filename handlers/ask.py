@@ -6,7 +6,6 @@ While the owner has an open ticket, free text is relayed to its commissioner ins
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
@@ -41,8 +40,7 @@ async def answer_question(update: Update, context: BotContext, question: str) ->
     if services.knowledge is None:
         await reply_text(update, context, texts.KNOWLEDGE_NOT_READY)
         return
-    # Retrieval is CPU work (embedding, Chroma, BM25): never on the event loop.
-    answer = await asyncio.to_thread(services.knowledge.ask, question)
+    answer = await services.ask(question)  # cached; retrieval runs in a worker thread
     top = answer.hits[0].record if answer.hits else None
     service = render.top_service(answer)
     question_id = await services.analytics.record_question(
@@ -123,8 +121,7 @@ async def on_materials(update: Update, context: BotContext) -> None:
         await answer_callback(update, texts.BAD_CALLBACK)
         return
     await answer_callback(update)
-    assert services.knowledge is not None
-    answer = await asyncio.to_thread(services.knowledge.ask, row.question)
+    answer = await services.ask(row.question)
     record = render.top_service(answer)
     chat = update.effective_chat
     assert chat is not None

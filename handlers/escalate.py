@@ -7,7 +7,6 @@ owner is told its number (the desk's outbox row carries the confirmation).
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import warnings
@@ -82,14 +81,12 @@ async def matter_text(update: Update, context: BotContext) -> int:
         return MATTER
     intake = context.user_data.setdefault(INTAKE_KEY, {})
     intake["matter"] = text[:1000]
-    if not intake.get("department") or intake.get("question") != text:
-        # Find the handling department for routing (a commissioner covering it gets the ticket).
-        knowledge = context.services.knowledge
-        if knowledge is not None:
-            answer = await asyncio.to_thread(knowledge.ask, text)
-            if answer.hits and not answer.route_to_desk:
-                intake["department"] = answer.hits[0].record.department
-                intake["service"] = answer.hits[0].record.title if answer.hits[0].record.kind == "service" else ""
+    # Find the handling department for routing (a commissioner covering it gets the ticket).
+    if (not intake.get("department") or intake.get("question") != text) and context.services.knowledge is not None:
+        answer = await context.services.ask(text)
+        if answer.hits and not answer.route_to_desk:
+            intake["department"] = answer.hits[0].record.department
+            intake["service"] = answer.hits[0].record.title if answer.hits[0].record.kind == "service" else ""
     return await _ask_reason(update, context)
 
 

@@ -16,9 +16,9 @@ from handlers import texts
 
 # prefix → regex of the whole callback data
 PATTERNS: dict[str, re.Pattern[str]] = {
-    "fb": re.compile(r"^fb:(u|d):(\d{1,12})$"),  # feedback on question log row
-    "esc": re.compile(r"^esc:(\d{1,12})$"),  # escalate the question (0: none)
-    "mat": re.compile(r"^mat:(\d{1,12})$"),  # materials of the question's service
+    "fb": re.compile(r"^fb:(u|d):(\d{1,20})$"),  # feedback on question log row
+    "esc": re.compile(r"^esc:(\d{1,20})$"),  # escalate the question (0: none)
+    "mat": re.compile(r"^mat:(\d{1,20})$"),  # materials of the question's service
     "mt": re.compile(r"^mt:(same)$"),  # intake: matter = last question
     "rsn": re.compile(r"^rsn:([0-5])$"),  # intake: 卡点 reason index
     "cf": re.compile(r"^cf:(ok|no)$"),  # intake: confirm
