@@ -216,17 +216,20 @@ class Interrupt(KeyboardInterrupt):
     """Raised from the progress callback: the closest thing to Ctrl-C at a chosen point."""
 
 
-@pytest.mark.parametrize("where", ["写入数据库", "向量"])
+@pytest.mark.parametrize(
+    ("where", "error"),
+    [("写入数据库", Interrupt), ("向量", Interrupt), ("", Interrupt), ("写入数据库", RuntimeError)],
+    ids=["ctrl-c-before-sql-commit", "ctrl-c-after-vectors", "ctrl-c-between-files", "crash-before-sql-commit"],
+)
 def test_an_interrupted_ingest_leaves_no_half_indexed_file(settings: Settings, store: VectorStore, kb: KB,
-                                                           city: Path, where: str) -> None:
-    seen: list[str] = []
-
+                                                           city: Path, where: str,
+                                                           error: type[BaseException]) -> None:
     def stop_in_second_policy(label: str, done: int, total: int) -> None:
-        seen.append(label)
-        if "房租.txt" in label and where in label:
-            raise Interrupt
+        # Labels: "房租.txt" (file starts), "房租.txt 向量 n/m", "房租.txt 写入数据库".
+        if label.startswith("房租.txt") and where in label:
+            raise error
 
-    with pytest.raises(Interrupt):
+    with pytest.raises(error):
         ingest_paths(settings, [city], progress=stop_in_second_policy, store=store)
     sources = kb.sources()
     assert "房租.txt" not in sources and "小餐饮.md" in sources  # the file before it is complete
