@@ -288,6 +288,8 @@ def _read_xlsx(path: Path) -> list[Table]:
     from openpyxl import load_workbook
     from openpyxl.utils.exceptions import InvalidFileException
 
+    if _is_ole(path):
+        raise IngestError(f"{path.name}：Excel 文件已加密或是旧版 .xls 格式，请去除密码并另存为 .xlsx")
     try:
         workbook = load_workbook(path, read_only=True, data_only=True)
     except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
@@ -309,6 +311,15 @@ def _read_xlsx(path: Path) -> list[Table]:
     if not tables:
         raise IngestError(f"{path.name}：没有找到部门表或事项表（文件为空或表头无法识别）")
     return tables
+
+
+# Office stores password-protected .xlsx/.docx (and old .xls/.doc) as an OLE compound file, not a zip.
+OLE_SIGNATURE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+
+
+def _is_ole(path: Path) -> bool:
+    with path.open("rb") as fh:
+        return fh.read(8) == OLE_SIGNATURE
 
 
 def _yaml_rows(items: Any, label: str) -> list[tuple[int, dict[str, Any]]]:

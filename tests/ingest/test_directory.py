@@ -222,3 +222,10 @@ def test_title_rows_above_the_headers_are_skipped(tmp_path: Path) -> None:
     csv_path.write_text("示范市事项清单,,\n事项名称,办理部门,窗口\n营业执照,工商局,1号\n", encoding="utf-8")
     parsed = parse_directory(csv_path)
     assert [(s.row, s.name) for s in parsed.services] == [(3, "营业执照")]
+
+
+def test_password_protected_xlsx_is_named_as_such(tmp_path: Path) -> None:
+    path = tmp_path / "locked.xlsx"
+    path.write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 512)
+    with pytest.raises(IngestError, match="Excel 文件已加密或是旧版 .xls 格式"):
+        parse_directory(path)

@@ -187,3 +187,10 @@ def test_html_table_cells_stay_apart(tmp_path: Path) -> None:
     path.write_text("<table><tr><th>阶段</th><th>时限</th></tr><tr><td>立项</td><td>5个工作日</td></tr></table>",
                     encoding="utf-8")
     assert "立项 5个工作日" in load_document(path).text
+
+
+def test_password_protected_docx_is_named_as_such(tmp_path: Path) -> None:
+    path = tmp_path / "locked.docx"
+    path.write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 512)
+    with pytest.raises(IngestError, match="Word 文件已加密或是旧版 .doc 格式"):
+        load_document(path)
