@@ -19,7 +19,7 @@ from bot.dashboard.main import create_app
 from bot.models import Notification, Ticket
 from tests.conftest import REPO_ROOT
 from tests.dashboard.conftest import PASSWORD, Db
-from tests.dashboard.live import CHROMIUM, CHROMIUM_ARGS, serve
+from tests.dashboard.live import CHROMIUM, CHROMIUM_ARGS, run_bot, serve
 
 MARKET, TAX = "市场监管局", "税务局"
 
@@ -206,3 +206,42 @@ def test_queue_and_report_screenshots(page: Page, db: Db, clock: FakeClock, tmp_
         target.mkdir(parents=True, exist_ok=True)
         for name, path in shots.items():
             shutil.copy(path, target / f"dashboard-{name}.png")
+
+
+def test_reply_is_delivered_by_the_bot_exactly_once(
+    page: Page, db: Db, settings: Settings, clock: FakeClock
+) -> None:
+    """Reply in the browser → outbox row (same transaction) → the real bot delivers it via the local Bot API."""
+    db.staff(1001, "王专员", departments=[MARKET])
+    t = db.ticket(requester_tg_id=555)
+    reply = "您好，许可证已加急，明天上午可以领取。"
+    with run_bot(settings.data_dir, clock) as bot:
+        sign_in(page, 1001)
+        page.goto(f"/tickets/{t.id}")
+        page.click("#claim")
+        expect(page.locator(".flash")).to_have_text("已认领受理。")
+        page.fill("#reply-text", reply)
+        page.click("#reply")
+        expect(page.locator(".flash")).to_contain_text("将由机器人发送给企业")
+        event = bot.call(bot.api.wait_for(lambda e: e.chat_id == 555 and reply in e.text, timeout=20))
+        assert event.method == "sendMessage"
+        # The dashboard shows the delivery the bot recorded in the outbox.
+        row = page.locator("#outbox tr", has_text=reply)
+        for _ in range(40):
+            page.reload()
+            if "已送达" in row.inner_text():
+                break
+            page.wait_for_timeout(250)
+        expect(row.locator(".outbox-state")).to_contain_text("已送达")
+        page.wait_for_timeout(1000)  # several more outbox ticks: nothing is sent twice
+        sent = [e for e in bot.api.events if e.chat_id == 555 and reply in e.text]
+        assert len(sent) == 1
+        page.click("summary:has-text('办结')")
+        page.fill("#resolve-note", "许可证已核发。")
+        page.click("#resolve")
+        expect(page.locator("h1 .badge").first).to_have_text("已办结待评价")
+        bot.call(bot.api.wait_for(lambda e: e.chat_id == 555 and "已办结" in e.text, timeout=20))
+    rows = db.all(
+        select(Notification).where(Notification.ticket_id == t.id, Notification.kind == "staff_message")
+    )
+    assert len(rows) == 1 and rows[0].sent_at is not None and rows[0].attempts == 1
