@@ -7,12 +7,14 @@ pydantic `*Public` models, never live ORM rows.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy import func, update
 from sqlalchemy.exc import IntegrityError
@@ -83,6 +85,35 @@ _SCORE_ALIASES = {
     "unsatisfied": RatingScore.UNSATISFIED,
     "1": RatingScore.UNSATISFIED,
 }
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def retry_on_conflict(
+    fn: Callable[Concatenate[Desk, P], Awaitable[R]],
+) -> Callable[Concatenate[Desk, P], Awaitable[R]]:
+    """Re-run a whole unit of work (fresh read, fresh checks) when it lost an optimistic-lock race.
+
+    Losing to an unrelated change (a scheduler warning, a message) should not bounce a person's action;
+    losing to a conflicting one surfaces on the retry as the proper domain error (e.g. already resolved).
+    """
+
+    @functools.wraps(fn)
+    async def wrapper(self: Desk, *args: P.args, **kwargs: P.kwargs) -> R:
+        for attempt in range(3):
+            try:
+                return await fn(self, *args, **kwargs)
+            except AlreadyClaimed:
+                raise
+            except ConcurrentUpdate:
+                if attempt == 2:
+                    raise
+                await asyncio.sleep(0.02 * (attempt + 1))
+        raise AssertionError("unreachable")
+
+    return wrapper
 
 
 @dataclass(frozen=True)
@@ -522,6 +553,7 @@ class Desk:
             t = (await s.exec(stmt)).first()
             return await self._public(s, t) if t else None
 
+    @retry_on_conflict
     async def set_staff_thread(self, ticket_id: int | str, chat_id: int, thread_id: int | None) -> TicketPublic:
         """Remember where the bot mirrors this ticket for staff (forum topic / reply thread)."""
         async with self._tx() as s:
@@ -571,6 +603,7 @@ class Desk:
             return list((await s.exec(stmt)).all())
 
     # ================================================================ lifecycle
+    @retry_on_conflict
     async def claim(self, ref: int | str, staff_tg_id: int) -> TicketPublic:
         """Accept (受理) a ticket: a conditional UPDATE makes exactly one of concurrent claimers win."""
         now = self.now()
@@ -628,6 +661,7 @@ class Desk:
             return f"服务专员{actor.name}"
         return "服务专员"
 
+    @retry_on_conflict
     async def start(self, ref: int | str, staff_tg_id: int, note: str = "") -> TicketPublic:
         """Mark an accepted ticket as being worked on (assigned/reopened/escalated → in_progress)."""
         async with self._tx() as s:
@@ -639,6 +673,7 @@ class Desk:
             self._transition(s, t, TicketState.IN_PROGRESS, actor, "start", note)
             return await self._public(s, t)
 
+    @retry_on_conflict
     async def wait_for_enterprise(self, ref: int | str, staff_tg_id: int, reason: str) -> TicketPublic:
         """Ask the enterprise for materials; the resolve clock pauses until it answers or staff resume."""
         reason = self._text(reason, "需要企业补充的内容", 1000)
@@ -665,6 +700,7 @@ class Desk:
             self._set_resolve_clock(t, now, t.resolve_remaining_s)
         t.paused_at, t.resolve_remaining_s = None, None
 
+    @retry_on_conflict
     async def resume(self, ref: int | str, staff_tg_id: int, reason: str = "") -> TicketPublic:
         """Restart the resolve clock after waiting_enterprise (the deadline moves by the paused time)."""
         async with self._tx() as s:
@@ -687,6 +723,7 @@ class Desk:
             f"【督办】工单 {t.number}「{t.title}」（{t.department or '未指定部门'}）：{reason}。请领导领办或指派。",
         )
 
+    @retry_on_conflict
     async def escalate(self, ref: int | str, actor_tg_id: int, reason: str, *, by_enterprise: bool = False) -> TicketPublic:
         """Ask for a leader (领导领办): by a staff member who may act, or by the requesting enterprise."""
         reason = self._text(reason, "升级原因", 1000)
@@ -703,6 +740,7 @@ class Desk:
             await self._notify(s, t, Audience.ENTERPRISE, "escalated", f"工单 {t.number} 已提请领导督办。")
             return await self._public(s, t)
 
+    @retry_on_conflict
     async def reassign(self, ref: int | str, leader_tg_id: int, to_staff_tg_id: int, reason: str = "") -> TicketPublic:
         """A leader hands a ticket to someone (领导交办); an escalated ticket goes back to assigned."""
         async with self._tx() as s:
@@ -725,6 +763,7 @@ class Desk:
             await self._notify(s, t, Audience.STAFF, "reassigned", f"{actor.name} 将工单 {t.number} 交办给 {target.name}：{why}")
             return await self._public(s, t)
 
+    @retry_on_conflict
     async def add_department(self, ref: int | str, staff_tg_id: int, department: str) -> TicketPublic:
         """Bring in a co-handling department (多部门会办)."""
         department = self._text(department, "会办部门", 100)
@@ -741,6 +780,7 @@ class Desk:
                 await self._notify(s, t, Audience.STAFF, "co_department", f"工单 {t.number} 增加会办部门：{department}。")
             return await self._public(s, t)
 
+    @retry_on_conflict
     async def resolve(self, ref: int | str, staff_tg_id: int, note: str) -> TicketPublic:
         """Record the result (办结, a note is required) and ask the enterprise to rate it."""
         note = self._text(note, "办理结果说明", MAX_TEXT)
@@ -775,6 +815,7 @@ class Desk:
             t.resolve_overdue = True
             self._audit(s, t, SYSTEM_ACTOR, "resolve_overdue", reason=f"办结时限 {self.fmt(t.resolve_due_at)}")
 
+    @retry_on_conflict
     async def rate(self, ref: int | str, enterprise_tg_id: int, score: str, comment: str = "") -> TicketPublic:
         """The requester rates a resolved ticket: 满意/基本满意 close it, 不满意 reopens it with a 回访 task."""
         try:
@@ -818,6 +859,7 @@ class Desk:
                 await self._notify(s, t, Audience.STAFF, "rated", f"工单 {t.number} 获评「{value.value}」，已销号。")
             return await self._public(s, t)
 
+    @retry_on_conflict
     async def close(self, ref: int | str, staff_tg_id: int, note: str) -> TicketPublic:
         """对账销号 by staff: only a resolved ticket with a resolution note, and a closing note is required."""
         note = self._text(note, "销号说明", MAX_TEXT)
@@ -832,6 +874,7 @@ class Desk:
             await self._notify(s, t, Audience.ENTERPRISE, "closed", f"工单 {t.number} 已对账销号：{note}")
             return await self._public(s, t)
 
+    @retry_on_conflict
     async def complete_followup(self, followup_id: int, staff_tg_id: int, note: str) -> FollowUp:
         """Record that the 回访 happened."""
         note = self._text(note, "回访记录", MAX_TEXT)
@@ -849,6 +892,7 @@ class Desk:
             return fu
 
     # ================================================================ messages
+    @retry_on_conflict
     async def add_message(self, ticket_id: int | str, author_kind: str, author_tg_id: int | None, text: str) -> TicketMessage:
         """Store a message and queue it to the other side (staff → enterprise, enterprise → staff)."""
         text = self._text(text, "消息内容", MAX_TEXT)

@@ -245,3 +245,30 @@ async def test_claim_survives_an_unrelated_concurrent_change(staffed: Desk, engi
     await staffed.set_staff_thread(number, -1001, 5)
     await staffed.add_message(number, "staff", COMMISSIONER_A, "您好")  # would fail on a stale version
     assert (await staffed.get_ticket(number)).state == "in_progress" and before.state == "assigned"
+
+
+async def test_resolve_retries_after_losing_to_an_unrelated_change(staffed: Desk, engine, db_url: str) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import event, text
+
+    from bot.db import make_sync_engine
+
+    number = await _new_ticket(staffed)
+    await staffed.claim(number, COMMISSIONER_A)
+    other = make_sync_engine(db_url)
+    fired: list[str] = []
+
+    def bump_first_update(conn, cursor, statement, params, context, executemany) -> None:  # type: ignore[no-untyped-def]
+        # Fire before resolve's first write: after it, SQLite's writer lock would (rightly) block `other`.
+        if not fired and statement.startswith(("INSERT", "UPDATE")):
+            fired.append(statement)
+            with other.begin() as c:
+                c.execute(text("UPDATE ticket SET version = version + 1, resolve_warned = :t"), {"t": True})
+
+    event.listen(engine.sync_engine, "before_cursor_execute", bump_first_update)
+    try:
+        t = await staffed.resolve(number, COMMISSIONER_A, "已办结")
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", bump_first_update)
+        other.dispose()
+    assert fired and t.state == "resolved" and t.resolution_round == 1
+    assert [a.action for a in await staffed.audit_log(number)].count("resolve") == 1  # the lost try left nothing
