@@ -84,6 +84,9 @@ class BotApiServer:
         self.unknown_methods: list[str] = []
         self.chats: dict[int, dict[str, Any]] = {}
         self.get_updates_calls = 0
+        # Failure injection: the next N sendMessage calls to a chat answer 502 Bad Gateway.
+        self.fail_sends: dict[int, int] = {}
+        self.failed_sends = 0
         self.last_delivered_update_id = 0
         self._update_ids = itertools.count(1)
         self._message_ids: dict[int, itertools.count[int]] = {}
@@ -376,6 +379,11 @@ class BotApiServer:
         return message
 
     async def _m_sendmessage(self, params: dict[str, Any]) -> Any:
+        chat = int(params["chat_id"])
+        if self.fail_sends.get(chat, 0) > 0:
+            self.fail_sends[chat] -= 1
+            self.failed_sends += 1
+            raise _ApiError(502, "Bad Gateway")
         text = str(params.get("text", ""))
         if not text.strip():
             raise _ApiError(400, "Bad Request: message text is empty")

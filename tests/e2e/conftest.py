@@ -86,11 +86,13 @@ class RunningBot:
 
 
 @asynccontextmanager
-async def run_bot(api: BotApiServer, settings: Settings, knowledge: Any | None) -> AsyncIterator[RunningBot]:
+async def run_bot(
+    api: BotApiServer, settings: Settings, knowledge: Any | None, clock: Any | None = None,
+) -> AsyncIterator[RunningBot]:
     """Start the real Application the way run_polling does (initialize, post_init, poll, start)."""
     from bot.app import build_application
 
-    app = build_application(settings, knowledge=knowledge)
+    app = build_application(settings, knowledge=knowledge, clock=clock)
     await app.initialize()
     assert app.post_init is not None
     await app.post_init(app)
