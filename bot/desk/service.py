@@ -712,6 +712,11 @@ class Desk:
             return await self._public(s, t)
 
     async def _escalate(self, s: AsyncSession, t: Ticket, actor: Actor, action: str, reason: str) -> None:
+        if t.paused_at is not None:
+            # Escalating a ticket that waits for the enterprise restarts its clock: a leader now owns it.
+            if t.resolve_remaining_s is not None and not t.resolve_overdue:
+                self._set_resolve_clock(t, self.now(), t.resolve_remaining_s)
+            t.paused_at, t.resolve_remaining_s = None, None
         if t.state != TicketState.ESCALATED:
             self._transition(s, t, TicketState.ESCALATED, actor, action, reason)
         else:

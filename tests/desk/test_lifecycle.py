@@ -202,3 +202,18 @@ async def test_claimed_by_a_covering_colleague_instead_of_the_proposed_one(staff
     assert t.assignee_name == "李专员"
     await desk.add_department(number, COMMISSIONER_B, "税务局")
     assert (await desk.get_ticket(number)).co_departments == ["税务局"]
+
+
+async def test_escalating_a_waiting_ticket_restarts_its_clock(staffed: Desk, clock: FakeClock) -> None:
+    desk = staffed
+    number = await _enterprise_ticket(desk)
+    clock.set(sh(2026, 10, 8, 10, 0))
+    await desk.claim(number, COMMISSIONER_A)  # due 10-14 10:00
+    clock.set(sh(2026, 10, 9, 10, 0))
+    await desk.wait_for_enterprise(number, COMMISSIONER_A, "请补充材料")
+    clock.set(sh(2026, 10, 13, 10, 0))
+    t = await desk.escalate(number, OWNER, "等太久了，请领导过问", by_enterprise=True)
+    assert t.state == "escalated" and t.paused_at is None
+    assert local(t.resolve_due_at) == sh(2026, 10, 19, 10, 0)  # the 4 days left, counted from now
+    clock.set(sh(2026, 10, 15, 10, 0))
+    assert (await desk.run_due()).resolve_overdue == 0
