@@ -291,6 +291,19 @@ def _install_error_pages(app: FastAPI, templates: Jinja2Templates) -> None:
     async def _invalid(request: Request, exc: RequestValidationError) -> Response:
         return error_page(request, templates, 400, "请求无效", "请求参数缺失或格式不正确，未做任何更改。")
 
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> Response:
+        # Details stay in the log; the page shows only an id to quote to the administrator.
+        error_id = secrets.token_hex(4)
+        log.error("dashboard error %s on %s %s", error_id, request.method, request.url.path, exc_info=exc)
+        return error_page(
+            request,
+            templates,
+            500,
+            "系统出错",
+            f"处理请求时出错（错误编号 {error_id}），请稍后重试或联系管理员。",
+        )
+
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         titles = {404: "页面不存在", 405: "不支持的请求方式", 413: "上传内容过大", 415: "文件类型不支持"}

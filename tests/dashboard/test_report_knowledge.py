@@ -184,3 +184,28 @@ def test_resolved_ticket_accepted_as_faq(app_client: TestClient, db: Db, setting
     )
     assert r.status_code == 409
     assert len(list(faq.iterdir())) == 1
+
+
+def test_question_text_is_escaped_on_the_knowledge_page(
+    app_client: TestClient, db: Db, clock: FakeClock
+) -> None:
+    db.staff(3001, "管理员", role="admin")
+    evil = "<script>alert(1)</script>怎么办"
+    db.add(
+        QuestionLog(id=9, tg_user_id=1, question=evil, feedback="down", routed=True, created_at=clock.now())
+    )
+    sign_in(app_client, 3001)
+    html = app_client.get("/knowledge").text
+    assert "<script>alert(1)</script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;怎么办" in html
+
+
+def test_oversized_request_is_refused_before_parsing(app_client: TestClient, db: Db, settings) -> None:  # type: ignore[no-untyped-def]
+    db.staff(3001, "管理员", role="admin")
+    sign_in(app_client, 3001)
+    token = csrf_of(app_client.get("/knowledge").text)
+    huge = b"x" * int(settings.ingest.max_file_mb * 1024 * 1024 + 512 * 1024)
+    r = app_client.post(
+        "/knowledge/upload", data={"csrf_token": token}, files={"file": ("big.md", huge, "text/markdown")}
+    )
+    assert r.status_code == 413 and "上传内容过大" in r.text
+    assert db.all(select(KbSource)) == []

@@ -169,3 +169,21 @@ def test_queue_filters_and_overdue_board(app_client: TestClient, db: Db, clock: 
     assert MARKET in board and late.number in board and fresh.number not in board
     # A bogus state filter is ignored, not an error.
     assert app_client.get("/queue?state=<x>").status_code == 200
+
+
+def test_unexpected_error_shows_an_error_id_not_a_traceback(settings, clock: FakeClock, db: Db) -> None:  # type: ignore[no-untyped-def]
+    from bot.dashboard.main import create_app
+
+    class BrokenDesk:
+        calendar = db.desk.calendar
+        cfg = db.desk.cfg
+
+        async def get_ticket(self, *args: object, **kwargs: object) -> None:
+            raise RuntimeError("database exploded: secret detail")
+
+    db.staff(1001, "王专员", departments=[MARKET])
+    app = create_app(settings, clock=clock, desk=BrokenDesk())
+    with TestClient(app, raise_server_exceptions=False) as client:
+        sign_in(client, 1001)
+        r = client.get("/tickets/1")
+    assert r.status_code == 500 and "错误编号" in r.text and "secret detail" not in r.text
