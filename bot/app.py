@@ -76,14 +76,49 @@ def _chat_key(update: object) -> int | None:
     return None
 
 
+class _RedactToken(logging.Filter):
+    """Replace the bot token in log records (PTB logs the API URL at DEBUG; errors may quote URLs)."""
+
+    def __init__(self, token: str) -> None:
+        super().__init__()
+        self.token = token
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if self.token in message:
+            record.msg, record.args = message.replace(self.token, "<token>"), ()
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text and self.token in record.exc_text:
+            record.exc_text = record.exc_text.replace(self.token, "<token>")
+        return True
+
+
+def _install_token_redaction(token: str) -> None:
+    """On the root handlers (everything that is written) and on PTB's own loggers."""
+    redactor = _RedactToken(token)
+    targets: list[logging.Filterer] = [*logging.getLogger().handlers]
+    targets += [logging.getLogger(name) for name in (
+        "telegram", "telegram.Bot", "telegram.ext.ExtBot", "telegram.ext.Updater", "telegram.ext.Application",
+        "telegram.request", "httpx", "httpcore", __name__, "handlers",
+    )]
+    for target in targets:
+        if not any(isinstance(f, _RedactToken) and f.token == token for f in target.filters):
+            target.addFilter(redactor)
+
+
 def build_application(
     settings: Settings, *, knowledge: Any | None = None, clock: Clock | None = None,
 ) -> Application[Any, BotContext, Any, Any, Any, Any]:
     """The bot for ``settings``; ``knowledge`` lets tests share one loaded KnowledgeService."""
+    # httpx logs every request URL at INFO, and Bot API URLs contain the token.
+    for noisy in ("httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     tg = settings.telegram
     token = tg.token.get_secret_value()
     if not token:
         raise ValueError("没有配置 Telegram 机器人令牌：请设置环境变量 ZHITONG_TELEGRAM_TOKEN。")
+    _install_token_redaction(token)
     state_dir = settings.data_dir / "telegram"
     state_dir.mkdir(parents=True, exist_ok=True)
     persistence = PicklePersistence(
@@ -170,23 +205,29 @@ async def _set_commands(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
         log.warning("could not set the command menu", exc_info=True)
 
 
+def webhook_params(settings: Settings) -> dict[str, Any]:
+    """Arguments for Updater.start_webhook / Application.run_webhook from the telegram settings."""
+    from urllib.parse import urlparse
+
+    tg = settings.telegram
+    if not tg.webhook_url:
+        raise ValueError("webhook 模式需要配置 telegram.webhook_url。")
+    return {
+        "listen": tg.webhook_listen,
+        "port": tg.webhook_port,
+        # Telegram posts to webhook_url; behind a proxy the local path is the URL's path.
+        "url_path": urlparse(tg.webhook_url).path.lstrip("/") or "telegram",
+        "webhook_url": tg.webhook_url,
+        "secret_token": tg.webhook_secret.get_secret_value() or None,
+        "allowed_updates": Update.ALL_TYPES,
+    }
+
+
 def run(settings: Settings) -> None:
     """Run until interrupted: long polling, or a webhook server when telegram.mode = "webhook"."""
+    params = webhook_params(settings) if settings.telegram.mode == "webhook" else None
     app = build_application(settings)
-    tg = settings.telegram
-    if tg.mode == "webhook":
-        if not tg.webhook_url:
-            raise ValueError("webhook 模式需要配置 telegram.webhook_url。")
-        from urllib.parse import urlparse
-
-        path = urlparse(tg.webhook_url).path.lstrip("/") or "telegram"
-        app.run_webhook(
-            listen=tg.webhook_listen,
-            port=tg.webhook_port,
-            url_path=path,
-            webhook_url=tg.webhook_url,
-            secret_token=tg.webhook_secret.get_secret_value() or None,
-            allowed_updates=Update.ALL_TYPES,
-        )
+    if params is not None:
+        app.run_webhook(**params)
     else:
         app.run_polling(allowed_updates=Update.ALL_TYPES)

@@ -87,6 +87,11 @@ class BotApiServer:
         # Failure injection: the next N sendMessage calls to a chat answer 502 Bad Gateway.
         self.fail_sends: dict[int, int] = {}
         self.failed_sends = 0
+        # Webhook mode: after setWebhook, updates are POSTed to the bot instead of queued for getUpdates.
+        self.webhook_url = ""
+        self.webhook_secret = ""
+        self.webhook_statuses: list[int] = []
+        self._webhook_tasks: set[asyncio.Task[None]] = set()
         self.last_delivered_update_id = 0
         self._update_ids = itertools.count(1)
         self._message_ids: dict[int, itertools.count[int]] = {}
@@ -190,6 +195,11 @@ class BotApiServer:
     def push_update(self, payload: dict[str, Any]) -> int:
         """Queue an update (``payload`` without update_id) and wake the long poll."""
         update_id = next(self._update_ids)
+        if self.webhook_url:
+            task = asyncio.get_running_loop().create_task(self._post_webhook({"update_id": update_id, **payload}))
+            self._webhook_tasks.add(task)
+            task.add_done_callback(self._webhook_tasks.discard)
+            return update_id
         self.updates.append({"update_id": update_id, **payload})
         assert self._new_update is not None
         self._new_update.set()
@@ -326,10 +336,22 @@ class BotApiServer:
     async def _m_deletewebhook(self, params: dict[str, Any]) -> Any:
         if str(params.get("drop_pending_updates", "")).lower() == "true":
             self.updates.clear()
+        self.webhook_url = ""
         return True
 
     async def _m_setwebhook(self, params: dict[str, Any]) -> Any:
+        self.webhook_url = str(params.get("url", ""))
+        self.webhook_secret = str(params.get("secret_token", ""))
         return True
+
+    async def _post_webhook(self, update: dict[str, Any]) -> None:
+        import aiohttp
+
+        headers = {"X-Telegram-Bot-Api-Secret-Token": self.webhook_secret} if self.webhook_secret else {}
+        async with aiohttp.ClientSession() as session, session.post(
+            self.webhook_url, json=update, headers=headers
+        ) as response:
+            self.webhook_statuses.append(response.status)
 
     async def _m_setmycommands(self, params: dict[str, Any]) -> Any:
         self.commands.append({"commands": params.get("commands"), "scope": params.get("scope")})
