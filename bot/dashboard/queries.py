@@ -443,3 +443,24 @@ async def enterprise_outbox(session: AsyncSession, ticket_id: int) -> list[Notif
         .order_by(col(Notification.id))
     )
     return list((await session.exec(stmt)).all())
+
+
+async def known_departments(session: AsyncSession) -> list[str]:
+    """Department names for the co-handling picker: the directory's departments and those on tickets."""
+    from knowledge.models import KbDepartment
+
+    names = set((await session.exec(select(KbDepartment.name))).all())
+    names.update(await _ticket_departments(session))
+    return sorted(n for n in names if n)
+
+
+async def assignable_staff(session: AsyncSession) -> list[tuple[int, str, list[str]]]:
+    """Active commissioners and leaders a leader can hand a ticket to: (tg id, name, departments)."""
+    rows = (
+        await session.exec(
+            select(Staff)
+            .where(col(Staff.active), col(Staff.role).in_(("commissioner", "leader")))
+            .order_by(Staff.name)
+        )
+    ).all()
+    return [(s.tg_user_id, s.name, list(s.departments or [])) for s in rows]

@@ -97,6 +97,11 @@ class Db:
             self.set_password(tg_user_id, password)
         return row
 
+    def desk_staff_id(self, tg_user_id: int) -> int:
+        staff = self.run(self.desk.get_staff(tg_user_id))
+        assert staff is not None
+        return int(staff.id)
+
     def set_password(self, tg_user_id: int, password: str) -> None:
         async def go() -> None:
             async with self.sessions() as s, s.begin():

@@ -187,3 +187,21 @@ def test_unexpected_error_shows_an_error_id_not_a_traceback(settings, clock: Fak
         sign_in(client, 1001)
         r = client.get("/tickets/1")
     assert r.status_code == 500 and "错误编号" in r.text and "secret detail" not in r.text
+
+
+def test_leader_reassigns_commissioner_cannot(app_client: TestClient, db: Db) -> None:
+    db.staff(1001, "王专员", departments=[MARKET])
+    db.staff(1002, "陈专员", departments=[MARKET])
+    db.staff(2001, "李局长", role="leader")
+    t = db.ticket()
+    sign_in(app_client, 1001)
+    r = _post(app_client, f"/tickets/{t.id}/reassign", to_staff="1002")
+    assert r.status_code == 403 and "只有领导" in r.text
+    app_client.cookies.clear()
+    sign_in(app_client, 2001)
+    page = app_client.get(f"/tickets/{t.id}").text
+    assert "领导交办" in page and "陈专员" in page
+    r = _post(app_client, f"/tickets/{t.id}/reassign", to_staff="1002", reason="陈专员熟悉餐饮许可")
+    assert r.status_code == 303
+    ticket = db.get(Ticket, t.id)
+    assert ticket.state == "assigned" and ticket.assignee_id == db.desk_staff_id(1002)

@@ -102,7 +102,6 @@ async def ticket_page(
     audit = await desk.audit_log(ticket_id)
     ratings = await desk.ratings(ticket_id)
     outbox = await queries.enterprise_outbox(session, ticket_id)
-    departments, _ = await queries.filter_options(session, user)
     return state.templates.TemplateResponse(
         request,
         "ticket.html",
@@ -120,7 +119,8 @@ async def ticket_page(
             "outbox": outbox,
             "audit_labels": ACTION_AUDIT_LABELS,
             "author_labels": AUTHOR_LABELS,
-            "all_departments": departments,
+            "all_departments": await queries.known_departments(session),
+            "assignable": await queries.assignable_staff(session) if user.is_leader else [],
         },
     )
 
@@ -208,6 +208,24 @@ async def escalate(
         ticket_id,
         "已升级，提请领导督办。",
         lambda: state.desk.escalate(ticket_id, user.tg_user_id, reason),
+    )
+
+
+@actions.post("/reassign")
+async def reassign(
+    request: Request,
+    ticket_id: int,
+    state: StateDep,
+    user: TicketStaff,
+    to_staff: Annotated[int, Form()],
+    reason: Annotated[str, Form(max_length=1000)] = "",
+) -> Response:
+    # 领导交办: the desk refuses anyone but a leader.
+    return await _act(
+        request,
+        ticket_id,
+        "已交办。",
+        lambda: state.desk.reassign(ticket_id, user.tg_user_id, to_staff, reason.strip()),
     )
 
 
