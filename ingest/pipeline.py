@@ -76,6 +76,7 @@ class IngestReport:
     row_errors: list[tuple[str, int, str]] = field(default_factory=list)
     records_added: int = 0
     records_removed: int = 0
+    records_embedded: int = 0  # vectors computed in this run (added records minus reusable vectors)
     # Not in the minimal contract, but useful: files passed over in a folder walk, warnings,
     # records per file written in this run, totals in the store afterwards, duration.
     ignored: list[tuple[str, str]] = field(default_factory=list)
@@ -136,6 +137,7 @@ class IngestReport:
             "ignored": [{"file": n, "message": m} for n, m in self.ignored],
             "records_added": self.records_added,
             "records_removed": self.records_removed,
+            "records_embedded": self.records_embedded,
             "totals": self.totals,
             "seconds": round(self.seconds, 3),
         }
@@ -267,6 +269,7 @@ class _Pipeline:
         self.max_bytes = int(settings.ingest.max_file_mb * 1024 * 1024)
         # Set when a departments table was written or removed: services must be resolved again.
         self.departments_touched = False
+        self.vector_ids: set[str] | None = None  # ids in the vector store, read once per run
 
     # -- file level -------------------------------------------------------------------------
 
@@ -364,6 +367,8 @@ class _Pipeline:
             session.exec(delete(KbSource).where(col(KbSource.id) == source.id))  # type: ignore[call-overload]
             _resolve_supersedes(session)
         self.store.delete(ids)
+        if self.vector_ids is not None:
+            self.vector_ids.difference_update(ids)
         if source.kind == "directory":
             self.departments_touched = True
         self.report.removed.append(source.name)
@@ -380,10 +385,16 @@ class _Pipeline:
         records = list(unique.values())
         old_ids = self._record_ids(existing) if existing is not None else set()
         new_records = [r for r in records if r.id not in old_ids]
-        for start in range(0, len(new_records), _VECTOR_BATCH):
-            batch = new_records[start : start + _VECTOR_BATCH]
+        if self.vector_ids is None:
+            self.vector_ids = self.store.ids()
+        # Ids are content hashes: a vector left by an interrupted run is still right for its record.
+        to_embed = [r for r in new_records if r.id not in self.vector_ids]
+        for start in range(0, len(to_embed), _VECTOR_BATCH):
+            batch = to_embed[start : start + _VECTOR_BATCH]
             self.store.upsert(batch)
-            self.progress(f"{path.name} 向量 {start + len(batch)}/{len(new_records)}", done, total)
+            self.vector_ids.update(r.id for r in batch)
+            self.report.records_embedded += len(batch)
+            self.progress(f"{path.name} 向量 {start + len(batch)}/{len(to_embed)}", done, total)
         self.progress(f"{path.name} 写入数据库", done, total)
         new_ids = {r.id for r in records}
         stale = old_ids - new_ids
@@ -422,6 +433,7 @@ class _Pipeline:
             if source_fields["kind"] == "policy":
                 _resolve_supersedes(session)
         self.store.delete(sorted(stale))
+        self.vector_ids.difference_update(stale)
         if existing is None:
             self.report.added.append(path.name)
         else:

@@ -8,9 +8,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.console import Console
+
+if TYPE_CHECKING:
+    from bot.config import Settings
+    from ingest.pipeline import IngestReport
 
 
 def register(app: typer.Typer) -> None:
@@ -26,16 +31,31 @@ def ingest_command(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="不显示进度")] = False,
 ) -> None:
     """导入部门目录（.csv/.xlsx/.yaml）和政策文件（.pdf/.docx/.txt/.md/.html），输出变更报告。"""
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
     from bot.cli import settings_from
-    from ingest.pipeline import ingest_paths
 
     settings = settings_from(ctx)
     err = Console(stderr=True)
+    try:
+        report = _run(settings, paths, force=force, quiet=quiet, err=err)
+    except KeyboardInterrupt:
+        # Each file is written atomically, so an interruption loses at most the file in progress.
+        err.print("已中断：已完成的文件均已保存，进行中的文件未写入；重新运行同一命令即可继续。")
+        raise typer.Exit(code=130) from None
+    if as_json:
+        typer.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        typer.echo(report.summary_zh(max_lines=50))
+    if report.failed:
+        raise typer.Exit(code=1)
+
+
+def _run(settings: Settings, paths: list[Path], *, force: bool, quiet: bool, err: Console) -> IngestReport:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from ingest.pipeline import ingest_paths
+
     if quiet:
-        report = ingest_paths(settings, paths, force=force)
+        return ingest_paths(settings, paths, force=force)
     else:
         with Progress(
             TextColumn("[bold]导入[/bold] {task.description}"),
@@ -50,10 +70,4 @@ def ingest_command(
             def progress(label: str, done: int, total: int) -> None:
                 bar.update(task, description=label, completed=done, total=total or None)
 
-            report = ingest_paths(settings, paths, progress=progress, force=force)
-    if as_json:
-        typer.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
-    else:
-        typer.echo(report.summary_zh(max_lines=50))
-    if report.failed:
-        raise typer.Exit(code=1)
+            return ingest_paths(settings, paths, progress=progress, force=force)
