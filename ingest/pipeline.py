@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import Engine, delete, func
 from sqlmodel import Session, col, select
@@ -307,7 +307,7 @@ class _Pipeline:
             directory: DirectoryFile | None = None
             if path.suffix.lower() in DIRECTORY_EXTENSIONS:
                 try:
-                    directory = parse_directory(path)
+                    directory = _guarded(parse_directory, path)
                 except IngestError as exc:
                     self.report.failed.append((path.name, _strip_name(exc.message, path.name)))
                     continue
@@ -335,7 +335,7 @@ class _Pipeline:
         """
         for path, sha, existing in files:
             try:
-                parsed = parse_directory(path)
+                parsed = _guarded(parse_directory, path)
                 if parsed.services:
                     self._ingest_directory(path, sha, existing, parsed, 0, 1, recheck=True)
             except IngestError as exc:
@@ -498,7 +498,7 @@ class _Pipeline:
     # -- policy files -----------------------------------------------------------------------
 
     def _ingest_policy(self, path: Path, sha: str, existing: KbSource | None, done: int, total: int) -> None:
-        document = load_document(path)
+        document = _guarded(load_document, path)
         department = self._policy_department(path, document)
         chunks = chunk_text(document.text, chunk_chars=self.settings.ingest.chunk_chars,
                             overlap=self.settings.ingest.chunk_overlap, title=document.title)
@@ -537,6 +537,20 @@ class _Pipeline:
                 return declared
             return canonical
         return department_named_most(document.text, index)
+
+
+_T = TypeVar("_T")
+
+
+def _guarded(read: Callable[[Path], _T], path: Path) -> _T:
+    """Run a parser on untrusted input: any crash inside it is this file's failure, not the run's."""
+    try:
+        return read(path)
+    except IngestError:
+        raise
+    except Exception as exc:  # parsers of hostile files raise anything (RecursionError, struct.error…)
+        log.exception("reading %s failed", path)
+        raise IngestError(f"{path.name}：文件无法解析（{type(exc).__name__}），请检查文件是否完整") from exc
 
 
 def department_named_most(text: str, index: DepartmentIndex) -> str:

@@ -344,3 +344,14 @@ def test_unchanged_services_are_resolved_again_when_departments_change(settings:
     assert report.changed == ["departments.csv", "services.csv"] and report.row_errors == []
     assert "宠物医院设立审批" in {r.title for r in kb.records("service")}
     assert kb.ids() == store.ids()
+
+
+def test_a_parser_crash_is_that_files_failure(tmp_path: Path) -> None:
+    from ingest.errors import IngestError
+    from ingest.pipeline import _guarded
+
+    def crash(path: Path) -> None:
+        raise RecursionError("maximum recursion depth exceeded")
+
+    with pytest.raises(IngestError, match="x.pdf：文件无法解析（RecursionError）"):
+        _guarded(crash, tmp_path / "x.pdf")
