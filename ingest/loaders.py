@@ -132,15 +132,23 @@ def split_front_matter(text: str, *, name: str = "文件") -> tuple[FrontMatter,
     stripped = text.lstrip("\ufeff")
     if not stripped.startswith("---"):
         return FrontMatter(), text
+    handler = frontmatter.YAMLHandler()
+    if not handler.detect(stripped):
+        return FrontMatter(), text
     try:
-        # python-frontmatter reads YAML with yaml.SafeLoader: tags such as !!python/object are refused.
-        metadata, body = frontmatter.parse(stripped)
+        raw_meta, body = handler.split(stripped)
+    except ValueError:  # an opening "---" without a closing one: a horizontal rule, not front matter
+        return FrontMatter(), text
+    try:
+        # Safe loader: tags such as !!python/object/apply are refused, never executed.
+        metadata = yaml.safe_load(raw_meta)
     except yaml.YAMLError as exc:
         raise IngestError(f"{name}：开头的 YAML front matter 格式错误：{_yaml_problem(exc)}") from exc
-    if not metadata and body.strip() == stripped.strip():
-        return FrontMatter(), text
+    if metadata is None:
+        return FrontMatter(), body
     if not isinstance(metadata, dict):
-        raise IngestError(f"{name}：front matter 必须是“键: 值”形式")
+        # "---" rules around an ordinary first paragraph look like front matter but hold no keys.
+        return FrontMatter(), text
     meta = {str(k).strip().lower(): v for k, v in metadata.items()}
     result = FrontMatter(
         title=str(meta.get("title") or meta.get("标题") or "").strip(),

@@ -194,3 +194,9 @@ def test_password_protected_docx_is_named_as_such(tmp_path: Path) -> None:
     path.write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 512)
     with pytest.raises(IngestError, match="Word 文件已加密或是旧版 .doc 格式"):
         load_document(path)
+
+
+def test_horizontal_rules_around_a_first_paragraph_are_not_front_matter() -> None:
+    text = "---\n\n这是正文的第一段。\n---\n第二段。"
+    meta, body = split_front_matter(text)
+    assert meta.title == "" and body == text  # nothing of the document is lost
