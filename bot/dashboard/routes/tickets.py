@@ -119,6 +119,7 @@ async def ticket_page(
             "outbox": outbox,
             "audit_labels": ACTION_AUDIT_LABELS,
             "author_labels": AUTHOR_LABELS,
+            "state_labels": {s.value: s.label for s in TicketState},
             "all_departments": await queries.known_departments(session),
             "assignable": await queries.assignable_staff(session) if user.is_leader else [],
         },
