@@ -36,7 +36,9 @@ async def _set_password(ctx: typer.Context, tg_user_id: int, password: str) -> s
     try:
         staff = await desk.get_staff(tg_user_id)
         if staff is None:
-            raise typer.BadParameter(f"Telegram 用户 {tg_user_id} 不是在职工作人员：请先用 zhitong staff add 登记。")
+            raise typer.BadParameter(
+                f"Telegram 用户 {tg_user_id} 不是在职工作人员：请先用 zhitong staff add 登记。"
+            )
         async with desk.sessions() as session, session.begin():
             await set_password(session, tg_user_id=tg_user_id, password=password, now=desk.now())
         return staff.name
@@ -47,7 +49,9 @@ async def _set_password(ctx: typer.Context, tg_user_id: int, password: str) -> s
 def passwd(
     ctx: typer.Context,
     tg_user_id: Annotated[int, typer.Argument(help="工作人员的 Telegram 用户 ID")],
-    password_stdin: Annotated[bool, typer.Option("--password-stdin", help="从标准输入读取密码（脚本用）")] = False,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="从标准输入读取密码（脚本用）")
+    ] = False,
 ) -> None:
     """设置工作人员登录网页工作台的密码（argon2id 哈希保存；旧的登录会话随即失效）。"""
     from bot.dashboard.auth import PasswordRejected, check_password_rules
@@ -71,7 +75,9 @@ def register(app: typer.Typer) -> None:
     @app.command("dashboard")
     def dashboard(
         ctx: typer.Context,
-        host: Annotated[str | None, typer.Option("--host", help="监听地址（默认见 config.toml [dashboard]）")] = None,
+        host: Annotated[
+            str | None, typer.Option("--host", help="监听地址（默认见 config.toml [dashboard]）")
+        ] = None,
         port: Annotated[int | None, typer.Option("--port", help="端口")] = None,
     ) -> None:
         """启动工作人员网页工作台（工单队列、督办、月度通报、知识库）。"""
