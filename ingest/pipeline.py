@@ -119,7 +119,7 @@ class IngestReport:
         listing("新增", [with_count(n) for n in self.added])
         listing("更新", [with_count(n) for n in self.changed])
         listing("删除", self.removed)
-        listing("失败（知识库未改动）", [f"{n}：{m}" for n, m in self.failed])
+        listing("失败（未导入，原有内容不变）", [f"{n}：{m}" for n, m in self.failed])
         listing("跳过的行", [f"{n} 第 {r} 行：{m}" for n, r, m in self.row_errors])
         listing("提醒", [f"{n}：{m}" for n, m in self.warnings])
         listing("已忽略的文件", [f"{n}：{m}" for n, m in self.ignored])

@@ -192,7 +192,7 @@ def test_bad_input_leaves_the_store_as_it_was(settings: Settings, store: VectorS
     assert failed[str(tmp_path / "missing.md")] == "路径不存在"
     assert report.ignored == [("photo.jpg", "不支持的文件类型“.jpg”")]
     assert report.added == [] and kb.snapshot() == before
-    assert "失败（知识库未改动）（8）" in report.summary_zh()
+    assert "失败（未导入，原有内容不变）（8）" in report.summary_zh()
 
 
 def test_a_file_that_turns_bad_keeps_its_previous_version(settings: Settings, store: VectorStore, kb: KB,
