@@ -105,10 +105,12 @@ async def _run_ingest(update: Update, context: BotContext, paths: list[Path], st
 
     async def show_progress() -> None:
         shown: dict[str, Any] = {}
+        last_edit = 0.0
         while True:
-            await asyncio.sleep(PROGRESS_EVERY_S)
-            if latest and latest != shown and status is not None:
-                shown = dict(latest)
+            await asyncio.sleep(0.2)
+            # First progress soon, then at most one edit per PROGRESS_EVERY_S (Telegram rate limits).
+            if latest and latest != shown and status is not None and loop.time() - last_edit >= PROGRESS_EVERY_S:
+                shown, last_edit = dict(latest), loop.time()
                 with contextlib.suppress(BadRequest):
                     await status.edit_text(texts.UPLOAD_PROGRESS.format(
                         name=shown["name"], done=shown["done"], total=shown["total"]))

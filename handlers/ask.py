@@ -89,7 +89,10 @@ async def on_ask_command(update: Update, context: BotContext) -> None:
 
 
 async def on_not_text(update: Update, context: BotContext) -> None:
-    """Stickers, photos, voice… where a question is expected."""
+    """Stickers, photos, voice… where a question (or a message for the commissioner) is expected."""
+    if await context.services.desk.open_ticket_for_enterprise(user_id(update)) is not None:
+        await reply_text(update, context, texts.RELAY_NOT_TEXT)
+        return
     await reply_text(update, context, texts.NOT_TEXT)
 
 

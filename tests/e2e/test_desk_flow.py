@@ -68,6 +68,8 @@ async def test_full_loop_from_question_to_rating(bot: RunningBot) -> None:
     await owner.expect(texts.RELAYED_TO_STAFF.format(number=number))
     back = await api.wait_for(lambda e: e.thread_id == topic.thread_id and "HP-2026-0088" in e.text)
     assert back.chat_id == STAFF_GROUP
+    owner.send_photo()  # not relayable: the owner is told to describe it in text
+    assert (await owner.expect(texts.RELAY_NOT_TEXT)).text == texts.RELAY_NOT_TEXT
 
     # 办结: the next message in the topic is the resolution note; the owner is asked to rate.
     commissioner.press(card, "办结")

@@ -121,3 +121,20 @@ async def test_tampered_callback_changes_nothing(bot: RunningBot) -> None:
     assert (await bot.api.wait_callback_answer(cb)).text == texts.FEEDBACK_NOT_YOURS
     stats = await bot.services.analytics.stats()
     assert stats.up == 0 and stats.down == 0
+
+
+async def test_unexpected_error_gets_polite_reply_with_error_id(bot: RunningBot, caplog) -> None:  # type: ignore[no-untyped-def]
+    import logging
+    import re
+
+    async def broken(question: str) -> None:
+        raise RuntimeError("retrieval backend exploded")
+
+    bot.services.ask = broken  # an injected failure: the real error path runs from here on
+    caplog.set_level(logging.ERROR)
+    owner = bot.user(509)
+    owner.send("开饭店要办什么证")
+    reply = await owner.expect("错误编号")
+    error_id = re.search(r"错误编号 ([0-9a-f]{8})", reply.text)
+    assert error_id is not None and "exploded" not in reply.text
+    assert any(error_id.group(1) in r.getMessage() and r.exc_info for r in caplog.records)
