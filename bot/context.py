@@ -22,5 +22,21 @@ class BotContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], d
             raise RuntimeError("services are not initialised (post_init has not run)")
         return services  # type: ignore[no-any-return]
 
+    @property
+    def udata(self) -> dict[Any, Any]:
+        """user_data, which exists for every update with a user (the only ones our handlers take)."""
+        data = self.user_data
+        if data is None:
+            raise RuntimeError("update without a user")
+        return data
+
+    @property
+    def cdata(self) -> dict[Any, Any]:
+        """chat_data, which exists for every update with a chat."""
+        data = self.chat_data
+        if data is None:
+            raise RuntimeError("update without a chat")
+        return data
+
 
 BotApplication = Application[ExtBot[None], BotContext, dict[Any, Any], dict[Any, Any], dict[Any, Any], Any]

@@ -19,9 +19,6 @@ GATE_GROUP = -2
 def register(app: Application[Any, Any, Any, Any, Any, Any], settings: Settings) -> None:
     """Add every handler to ``app``. Order matters within group 0: the first match wins."""
     from handlers import admin, ask, errors, escalate, staff, start, tickets
-    from handlers.common import answer_callback
-    from handlers.texts import BAD_CALLBACK
-
     app.add_handler(TypeHandler(Update, errors.flood_gate), group=GATE_GROUP)
 
     ordered: list[Any] = [
@@ -39,11 +36,19 @@ def register(app: Application[Any, Any, Any, Any, Any, Any], settings: Settings)
         *ask.handlers(),
         # 5. Anything non-text nobody took; any button nobody understood (tampered or expired data).
         ask.not_text_handler(),
-        CallbackQueryHandler(lambda u, c: answer_callback(u, BAD_CALLBACK)),
+        CallbackQueryHandler(_unknown_button),
     ]
     for handler in ordered:
         app.add_handler(handler)
     app.add_error_handler(errors.on_error)
+
+
+async def _unknown_button(update: Update, context: Any) -> None:
+    """A button nobody handles: tampered data, or left over from an older version of the bot."""
+    from handlers.common import answer_callback
+    from handlers.texts import BAD_CALLBACK
+
+    await answer_callback(update, BAD_CALLBACK)
 
 
 async def _nothing_to_cancel(update: Update, context: Any) -> None:

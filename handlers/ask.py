@@ -56,11 +56,11 @@ async def answer_question(update: Update, context: BotContext, question: str) ->
 def _remember(context: BotContext, question_id: int, question: str, answer: Any, service: Any) -> None:
     """Keep a short transcript and the last question (for 转人工) in the user's conversation scratch."""
     headline = (answer.text or "").strip().splitlines()[0] if (answer.text or "").strip() else ""
-    history: list[dict[str, str]] = context.user_data.setdefault(HISTORY_KEY, [])
+    history: list[dict[str, str]] = context.udata.setdefault(HISTORY_KEY, [])
     history.append({"q": question[:500], "a": headline[:300]})
     del history[:-HISTORY_SIZE]
     top = answer.hits[0].record if answer.hits else None
-    context.user_data[LAST_KEY] = {
+    context.udata[LAST_KEY] = {
         "id": question_id,
         "q": question[:500],
         "department": (service.department if service else (top.department if top else "")) or "",

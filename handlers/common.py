@@ -75,4 +75,4 @@ def kick_outbox(context: BotContext) -> None:
     from handlers.outbox import deliver_outbox
 
     if context.job_queue is not None:
-        context.job_queue.run_once(deliver_outbox, 0, name="outbox-kick")
+        context.job_queue.run_once(deliver_outbox, 0, name="outbox-kick")  # type: ignore[arg-type]

@@ -47,7 +47,7 @@ async def start_from_button(update: Update, context: BotContext) -> int | None:
         if row is not None:
             await context.services.analytics.mark_escalated(question_id, user_id(update))
             intake = {"question": row.question, "department": row.top_department, "question_id": question_id}
-            last = context.user_data.get(LAST_KEY) or {}
+            last = context.udata.get(LAST_KEY) or {}
             if last.get("id") == question_id:
                 intake["service"] = last.get("service", "")
                 intake["department"] = last.get("department", "") or intake["department"]
@@ -56,7 +56,7 @@ async def start_from_button(update: Update, context: BotContext) -> int | None:
 
 async def start_from_command(update: Update, context: BotContext) -> int:
     """/desk — start the intake, offering the last question as the matter."""
-    last = context.user_data.get(LAST_KEY) or {}
+    last = context.udata.get(LAST_KEY) or {}
     intake = {k: last.get(k, "") for k in ("department", "service")}
     if last.get("q"):
         intake["question"] = last["q"]
@@ -64,7 +64,7 @@ async def start_from_command(update: Update, context: BotContext) -> int:
 
 
 async def _ask_matter(update: Update, context: BotContext, intake: dict[str, Any]) -> int:
-    context.user_data[INTAKE_KEY] = intake
+    context.udata[INTAKE_KEY] = intake
     if intake.get("question"):
         await reply_text(update, context, texts.ESC_ASK_MATTER_WITH_Q.format(question=intake["question"][:200]),
                          keyboard=keyboards.use_question())
@@ -79,7 +79,7 @@ async def matter_text(update: Update, context: BotContext) -> int:
     if not text:
         await reply_text(update, context, texts.NOT_TEXT_IN_STEP)
         return MATTER
-    intake = context.user_data.setdefault(INTAKE_KEY, {})
+    intake = context.udata.setdefault(INTAKE_KEY, {})
     intake["matter"] = text[:1000]
     # Find the handling department for routing (a commissioner covering it gets the ticket).
     if (not intake.get("department") or intake.get("question") != text) and context.services.knowledge is not None:
@@ -93,7 +93,7 @@ async def matter_text(update: Update, context: BotContext) -> int:
 async def matter_same(update: Update, context: BotContext) -> int:
     """就是刚才这个问题."""
     await answer_callback(update)
-    intake = context.user_data.setdefault(INTAKE_KEY, {})
+    intake = context.udata.setdefault(INTAKE_KEY, {})
     intake["matter"] = intake.get("question", "") or "（未说明）"
     return await _ask_reason(update, context)
 
@@ -111,7 +111,7 @@ async def reason_chosen(update: Update, context: BotContext) -> int:
         return REASON
     await answer_callback(update)
     code, label = texts.REASON_LABELS[int(parsed.args[0])]
-    intake = context.user_data.setdefault(INTAKE_KEY, {})
+    intake = context.udata.setdefault(INTAKE_KEY, {})
     intake["reason"], intake["reason_label"] = code, label
     await reply_text(update, context, texts.ESC_ASK_DETAIL)
     return DETAIL
@@ -120,7 +120,7 @@ async def reason_chosen(update: Update, context: BotContext) -> int:
 async def detail_text(update: Update, context: BotContext) -> int:
     """What happened; then the summary to confirm."""
     text = (update.effective_message.text or "").strip() if update.effective_message else ""
-    intake = context.user_data.setdefault(INTAKE_KEY, {})
+    intake = context.udata.setdefault(INTAKE_KEY, {})
     intake["detail"] = text[:3000]
     await reply_text(update, context, texts.ESC_CONFIRM.format(
         matter=intake.get("matter", ""), reason=intake.get("reason_label", ""), detail=intake["detail"],
@@ -136,9 +136,9 @@ async def confirmed(update: Update, context: BotContext) -> int:
         await answer_callback(update, texts.BAD_CALLBACK)
         return CONFIRM
     await answer_callback(update)
-    intake = context.user_data.get(INTAKE_KEY) or {}
+    intake = context.udata.get(INTAKE_KEY) or {}
     if parsed.args[0] == "no":
-        context.user_data.pop(INTAKE_KEY, None)
+        context.udata.pop(INTAKE_KEY, None)
         await _close_buttons(update)
         await reply_text(update, context, texts.CANCELLED)
         return ConversationHandler.END
@@ -158,7 +158,7 @@ async def confirmed(update: Update, context: BotContext) -> int:
     except DeskError as exc:
         await reply_text(update, context, texts.ESC_FAILED.format(error=exc.message))
         return CONFIRM
-    context.user_data.pop(INTAKE_KEY, None)
+    context.udata.pop(INTAKE_KEY, None)
     await _close_buttons(update)
     # The desk queued the confirmation (number + deadlines) and the staff card: deliver them now.
     kick_outbox(context)
@@ -174,7 +174,7 @@ async def _close_buttons(update: Update) -> None:
 
 def _transcript(context: BotContext) -> str:
     lines = []
-    for item in context.user_data.get(HISTORY_KEY, []):
+    for item in context.udata.get(HISTORY_KEY, []):
         lines.append(f"企业：{item.get('q', '')}")
         if item.get("a"):
             lines.append(f"机器人：{item['a']}")

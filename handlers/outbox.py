@@ -123,8 +123,9 @@ async def _to_leaders(context: BotContext, row: NotificationPublic) -> None:
     for leader in leaders:
         try:
             await send_html(context, leader.tg_user_id, render.plain_messages(row.text))
-        except Forbidden:  # the leader never opened a chat with the bot; the topic has it
-            log.info("leader %s cannot be messaged privately", leader.tg_user_id)
+        except TelegramError as exc:
+            # Best effort: the topic already has it, and failing the row would post it there twice.
+            log.info("leader %s not reached privately: %s", leader.tg_user_id, exc)
 
 
 async def open_staff_thread(context: BotContext, ticket: TicketPublic) -> None:

@@ -82,7 +82,7 @@ def _past(ticket: TicketPublic, now: datetime) -> bool:
 async def cancel_note(update: Update, context: BotContext) -> None:
     """/cancel in the staff group: forget a pending note request."""
     key = _pending_key(update)
-    pending = context.chat_data.get(PENDING_KEY, {})
+    pending = context.cdata.get(PENDING_KEY, {})
     if key in pending:
         pending.pop(key)
         await reply_text(update, context, texts.CANCELLED)
@@ -125,7 +125,7 @@ async def on_ticket_button(update: Update, context: BotContext) -> None:
                          keyboard=keyboards.transfer_targets(ticket.id, targets))
         return
     # need / done / up: the staff member's next message in this topic is the note.
-    context.chat_data.setdefault(PENDING_KEY, {})[_pending_key(update)] = {"action": action, "ticket_id": ticket.id}
+    context.cdata.setdefault(PENDING_KEY, {})[_pending_key(update)] = {"action": action, "ticket_id": ticket.id}
     await answer_callback(update)
     await reply_text(update, context, _NOTE_PROMPTS[action])
 
@@ -197,7 +197,7 @@ async def on_group_text(update: Update, context: BotContext) -> None:
     if await services.staff_member(uid) is None:
         await reply_text(update, context, texts.STAFF_ONLY)
         return
-    pending = context.chat_data.setdefault(PENDING_KEY, {})
+    pending = context.cdata.setdefault(PENDING_KEY, {})
     note_request = pending.pop(_pending_key(update), None)
     desk = services.desk
     text = message.text.strip()

@@ -42,7 +42,7 @@ async def start(update: Update, context: BotContext) -> None:
 
 async def register_start(update: Update, context: BotContext) -> int:
     """Start the registration conversation."""
-    context.user_data[REG_KEY] = {}
+    context.udata[REG_KEY] = {}
     await reply_text(update, context, texts.REG_ASK_NAME)
     return NAME
 
@@ -59,7 +59,7 @@ async def register_name(update: Update, context: BotContext) -> int:
     if name is None:
         await reply_text(update, context, texts.REG_FIELD_TOO_LONG.format(limit=200))
         return NAME
-    context.user_data.setdefault(REG_KEY, {})["name"] = name
+    context.udata.setdefault(REG_KEY, {})["name"] = name
     await reply_text(update, context, texts.REG_ASK_CODE)
     return CODE
 
@@ -72,7 +72,7 @@ async def register_code(update: Update, context: BotContext) -> int:
     except DeskError as exc:
         await reply_text(update, context, texts.REG_BAD_CODE.format(error=exc.message))
         return CODE
-    context.user_data.setdefault(REG_KEY, {})["code"] = code
+    context.udata.setdefault(REG_KEY, {})["code"] = code
     await reply_text(update, context, texts.REG_ASK_INDUSTRY)
     return INDUSTRY
 
@@ -83,7 +83,7 @@ async def register_industry(update: Update, context: BotContext) -> int:
     if industry is None:
         await reply_text(update, context, texts.REG_FIELD_TOO_LONG.format(limit=100))
         return INDUSTRY
-    context.user_data.setdefault(REG_KEY, {})["industry"] = industry
+    context.udata.setdefault(REG_KEY, {})["industry"] = industry
     await reply_text(update, context, texts.REG_ASK_CONTACT)
     return CONTACT
 
@@ -96,7 +96,7 @@ async def register_contact(update: Update, context: BotContext) -> int:
     if phone_match is None or not contact:
         await reply_text(update, context, texts.REG_BAD_CONTACT)
         return CONTACT
-    data = context.user_data.pop(REG_KEY, {})
+    data = context.udata.pop(REG_KEY, {})
     try:
         enterprise = await context.services.desk.register_enterprise(EnterpriseCreate(
             name=data.get("name", ""), credit_code=data.get("code", ""), industry=data.get("industry", ""),
@@ -111,8 +111,8 @@ async def register_contact(update: Update, context: BotContext) -> int:
 
 async def cancel(update: Update, context: BotContext) -> int:
     """Leave any conversation (registration or intake) and drop its scratch data."""
-    context.user_data.pop(REG_KEY, None)
-    context.user_data.pop("intake", None)
+    context.udata.pop(REG_KEY, None)
+    context.udata.pop("intake", None)
     await reply_text(update, context, texts.CANCELLED)
     return ConversationHandler.END
 
