@@ -94,7 +94,7 @@ class IngestReport:
         lines = [
             f"导入完成（用时 {self.seconds:.1f} 秒）：新增 {len(self.added)} 个文件，更新 {len(self.changed)} 个，"
             f"删除 {len(self.removed)} 个，未变化跳过 {len(self.skipped)} 个，失败 {len(self.failed)} 个。",
-            f"记录：新增 {self.records_added} 条，删除 {self.records_removed} 条。",
+            f"记录：新增 {self.records_added} 条（计算向量 {self.records_embedded} 条），删除 {self.records_removed} 条。",
         ]
         if self.totals:
             lines.append(
