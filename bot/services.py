@@ -160,6 +160,65 @@ class IngestRunner:
     def busy(self) -> bool:
         return self._lock.locked()
 
+    # Uploads (admins send files to the bot) --------------------------------------------------
+    ALLOWED_EXTENSIONS = (".pdf", ".docx", ".txt", ".md", ".html", ".htm", ".csv", ".xlsx", ".yaml", ".yml")
+
+    @property
+    def max_upload_mb(self) -> float:
+        return min(self._settings.telegram.max_upload_mb, self._settings.ingest.max_file_mb)
+
+    @staticmethod
+    def safe_name(name: str) -> str:
+        """A file name that stays inside the uploads dir (no path parts, no control characters)."""
+        import re
+
+        base = Path(name.replace("\\", "/")).name
+        base = re.sub(r"[\x00-\x1f/]", "_", base).strip(" .")
+        return base[:120] or "upload"
+
+    def check_upload(self, name: str, size_bytes: int) -> str | None:
+        """None when acceptable, else "unsupported" or "too_large" (checked before any download)."""
+        if Path(name).suffix.lower() not in self.ALLOWED_EXTENSIONS:
+            return "unsupported"
+        if size_bytes / (1024 * 1024) > self.max_upload_mb:
+            return "too_large"
+        return None
+
+    def partial_path(self, name: str) -> Path:
+        """Where a download goes before it is complete (hidden, never ingested)."""
+        return self.uploads_dir / f".{name}.part"
+
+    async def ingest_upload(
+        self, name: str, partial: Path, progress: Callable[[str, int, int], None] | None = None,
+    ) -> Any:
+        """Put a downloaded upload in place and ingest it; a failure restores the previous version.
+
+        The store is unchanged by a file that fails, and the uploads dir must keep matching the store
+        (/reindex ingests the dir, removing what is gone), so the file on disk is rolled back too.
+        """
+        if self._lock.locked():
+            partial.unlink(missing_ok=True)  # noqa: ASYNC240 (a local unlink: microseconds)
+            raise IngestBusy()
+        target = self.uploads_dir / name
+        backup = target.with_name(f".{target.name}.bak")
+        had_previous = target.exists()
+        if had_previous:
+            os.replace(target, backup)
+        os.replace(partial, target)
+        report = None
+        try:
+            report = await self.run([target], progress)
+        finally:
+            failed = report is None or any(Path(str(f)).name == name for f, _ in report.failed)
+            if failed:
+                if had_previous:
+                    os.replace(backup, target)
+                else:
+                    target.unlink(missing_ok=True)
+            elif had_previous:
+                backup.unlink(missing_ok=True)
+        return report
+
     async def run(self, paths: Sequence[Path], progress: Callable[[str, int, int], None] | None = None) -> Any:
         """Ingest ``paths`` (thread), reload retrieval; returns the IngestReport."""
         if self._lock.locked():

@@ -8,8 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import re
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,21 +17,14 @@ from telegram.error import BadRequest, TelegramError
 from telegram.ext import CommandHandler, MessageHandler, filters
 
 from bot.context import BotContext
-from bot.services import IngestBusy
+from bot.services import IngestBusy, IngestRunner
 from handlers import render, texts
 from handlers.common import reply_text, send_html, user_id
 
 log = logging.getLogger(__name__)
 
-ALLOWED_EXTENSIONS = (".pdf", ".docx", ".txt", ".md", ".html", ".htm", ".csv", ".xlsx", ".yaml", ".yml")
+ALLOWED_EXTENSIONS = IngestRunner.ALLOWED_EXTENSIONS
 PROGRESS_EVERY_S = 1.0
-
-
-def _safe_name(name: str) -> str:
-    """A file name that stays inside the uploads dir (no path parts, no control characters)."""
-    base = Path(name.replace("\\", "/")).name
-    base = re.sub(r"[\x00-\x1f/]", "_", base).strip(" .")
-    return base[:120] or "upload"
 
 
 async def on_document(update: Update, context: BotContext) -> None:
@@ -40,63 +32,51 @@ async def on_document(update: Update, context: BotContext) -> None:
     message = update.effective_message
     assert message is not None and message.document is not None
     services = context.services
+    ingest = services.ingest
     if not await services.is_admin(user_id(update)):
         await reply_text(update, context, texts.UPLOAD_NOT_ADMIN)
         return
     document = message.document
-    name = _safe_name(document.file_name or "upload")
-    ext = Path(name).suffix.lower()
-    if ext not in ALLOWED_EXTENSIONS:
-        await reply_text(update, context, texts.UPLOAD_UNSUPPORTED.format(
-            ext=ext or name, allowed=" ".join(ALLOWED_EXTENSIONS)))
-        return
-    limit_mb = min(services.settings.telegram.max_upload_mb, services.settings.ingest.max_file_mb)
-    size_mb = (document.file_size or 0) / (1024 * 1024)
-    if size_mb > limit_mb:
-        await reply_text(update, context, texts.UPLOAD_TOO_LARGE.format(size=size_mb, limit=limit_mb))
-        return
-    if services.ingest.busy:
-        await reply_text(update, context, texts.UPLOAD_BUSY)
+    name = ingest.safe_name(document.file_name or "upload")
+    problem = ingest.check_upload(name, document.file_size or 0)
+    if problem is None and ingest.busy:
+        problem = "busy"
+    if problem is not None:
+        await reply_text(update, context, _upload_problem(problem, name, document.file_size or 0, ingest.max_upload_mb))
         return
     status = await reply_text(update, context, texts.UPLOAD_RECEIVED.format(name=name))
-    target = services.ingest.uploads_dir / name
-    partial = target.with_name(f".{target.name}.part")
+    partial = ingest.partial_path(name)
     try:
         file = await document.get_file()
         await file.download_to_drive(partial)
-        if partial.stat().st_size / (1024 * 1024) > limit_mb:  # the declared size lied
-            partial.unlink(missing_ok=True)
-            await reply_text(update, context, texts.UPLOAD_TOO_LARGE.format(
-                size=partial.stat().st_size / (1024 * 1024) if partial.exists() else size_mb, limit=limit_mb))
-            return
     except TelegramError as exc:
         partial.unlink(missing_ok=True)
         await reply_text(update, context, texts.UPLOAD_DOWNLOAD_FAILED.format(error=exc.message))
         return
-    # Ingest at the final path; keep the previous version so a failed ingest restores it (the store is
-    # unchanged by a failed file, and the uploads dir must keep matching the store for /reindex).
-    backup = target.with_name(f".{target.name}.bak")
-    had_previous = target.exists()
-    if had_previous:
-        os.replace(target, backup)
-    os.replace(partial, target)
-    report = await _run_ingest(update, context, [target], status, name)
-    failed = report is None or any(Path(str(f)).name == name for f, _ in getattr(report, "failed", []))
-    if failed:
-        if had_previous:
-            os.replace(backup, target)
-        else:
-            target.unlink(missing_ok=True)
-    elif had_previous:
-        backup.unlink(missing_ok=True)
+    size = partial.stat().st_size
+    if ingest.check_upload(name, size) is not None:  # the declared size lied
+        partial.unlink(missing_ok=True)
+        await reply_text(update, context, _upload_problem("too_large", name, size, ingest.max_upload_mb))
+        return
+    report = await _run_ingest(update, context, lambda progress: ingest.ingest_upload(name, partial, progress),
+                               status, name)
     if report is not None:
         await reply_text(update, context, texts.UPLOAD_REPORT.format(summary=report.summary_zh()))
 
 
-async def _run_ingest(update: Update, context: BotContext, paths: list[Path], status: Message | None,
-                      label: str) -> Any:
+def _upload_problem(problem: str, name: str, size: int, limit_mb: float) -> str:
+    if problem == "unsupported":
+        return texts.UPLOAD_UNSUPPORTED.format(ext=Path(name).suffix or name, allowed=" ".join(ALLOWED_EXTENSIONS))
+    if problem == "too_large":
+        return texts.UPLOAD_TOO_LARGE.format(size=size / (1024 * 1024), limit=limit_mb)
+    return texts.UPLOAD_BUSY
+
+
+async def _run_ingest(
+    update: Update, context: BotContext, job: Callable[[Callable[[str, int, int], None]], Awaitable[Any]],
+    status: Message | None, label: str,
+) -> Any:
     """Run the ingest with a progress message edited at most once a second; returns the report."""
-    services = context.services
     loop = asyncio.get_running_loop()
     latest: dict[str, Any] = {}
 
@@ -117,7 +97,7 @@ async def _run_ingest(update: Update, context: BotContext, paths: list[Path], st
 
     ticker = asyncio.create_task(show_progress())
     try:
-        report = await services.ingest.run(paths, progress)
+        report = await job(progress)
     except IngestBusy:
         await reply_text(update, context, texts.UPLOAD_BUSY)
         return None
@@ -141,7 +121,8 @@ async def reindex(update: Update, context: BotContext) -> None:
         await reply_text(update, context, texts.REINDEX_EMPTY)
         return
     status = await reply_text(update, context, texts.REINDEX_START)
-    report = await _run_ingest(update, context, [uploads], status, "uploads")
+    report = await _run_ingest(update, context, lambda progress: services.ingest.run([uploads], progress),
+                               status, "uploads")
     if report is not None:
         await reply_text(update, context, texts.UPLOAD_REPORT.format(summary=report.summary_zh()))
 
