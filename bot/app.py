@@ -19,7 +19,6 @@ from telegram.ext import (
     ApplicationBuilder,
     BaseUpdateProcessor,
     ContextTypes,
-    Defaults,
     PersistenceInput,
     PicklePersistence,
 )
@@ -164,7 +163,6 @@ def build_application(
         .base_url(tg.base_url)
         .base_file_url(tg.base_file_url)
         .context_types(ContextTypes(context=BotContext))
-        .defaults(Defaults(disable_notification=False))
         .rate_limiter(rate_limiter)
         .persistence(persistence)
         .concurrent_updates(PerChatUpdateProcessor(tg.concurrent_updates))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from telegram import InlineKeyboardMarkup, Message, Update
+from telegram import InlineKeyboardMarkup, LinkPreviewOptions, Message, ReplyParameters, Update
 from telegram.constants import ParseMode
 from telegram.error import BadRequest
 
@@ -35,8 +35,9 @@ async def send_html(
             parse_mode=ParseMode.HTML,
             reply_markup=keyboard if last else None,
             message_thread_id=thread_id,
-            reply_to_message_id=reply_to if i == 0 else None,
-            disable_web_page_preview=True,
+            reply_parameters=ReplyParameters(reply_to, allow_sending_without_reply=True)
+            if reply_to is not None and i == 0 else None,
+            link_preview_options=LinkPreviewOptions(is_disabled=True),
         )
     assert message is not None
     return message
