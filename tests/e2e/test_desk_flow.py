@@ -139,6 +139,29 @@ async def test_staff_commands_and_need_materials(bot: RunningBot) -> None:
     await api.wait_for(lambda e: e.thread_id == card.thread_id and "督办" in e.text)
     assert (await bot.services.desk.get_ticket(number)).state == "escalated"
 
+    # 转派: a commissioner may not hand a ticket on; the leader can (领导交办).
+    commissioner.press(card, "转派")
+    picker = await commissioner.expect("转派给", chat_id=STAFF_GROUP, thread_id=card.thread_id)
+    cb = commissioner.press(picker, "赵专员")
+    assert "只有领导" in (await api.wait_callback_answer(cb)).text
+    leader = bot.user(LEADER_ID, "王局长")
+    leader.press(card, "转派")
+    picker = await api.wait_for(lambda e: e.seq > picker.seq and "转派给" in e.text)
+    cb = leader.press(picker, "赵专员")
+    assert "已处理：转派" in (await api.wait_callback_answer(cb)).text
+    ticket = await bot.services.desk.get_ticket(number)
+    assert ticket.assignee_name == "赵专员" and ticket.state == "assigned"
+
+    # A pending note can be cancelled: the next message is relayed, not taken as the resolution.
+    outsider = bot.user(OUTSIDER_COMMISSIONER_ID, "赵专员")
+    outsider.press(card, "办结")
+    await outsider.expect("办结说明", chat_id=STAFF_GROUP, thread_id=card.thread_id)
+    outsider.send("/cancel", chat_id=STAFF_GROUP, thread_id=card.thread_id)
+    await outsider.expect(texts.CANCELLED, chat_id=STAFF_GROUP, thread_id=card.thread_id)
+    outsider.send("您好，我是新的承办人。", chat_id=STAFF_GROUP, thread_id=card.thread_id)
+    assert "新的承办人" in (await owner.expect("新的承办人")).text
+    assert (await bot.services.desk.get_ticket(number)).state == "in_progress"
+
 
 async def test_unauthorised_user_is_refused(bot: RunningBot) -> None:
     intruder = bot.user(666, "路人")
