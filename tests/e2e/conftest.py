@@ -35,7 +35,7 @@ def kb_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from ingest.pipeline import ingest_paths
 
     data_dir = tmp_path_factory.mktemp("kb") / "var"
-    settings = load_settings(config_file=data_dir.parent / "absent.toml", data_dir=data_dir)
+    settings = _isolated_settings(data_dir)
     report = ingest_paths(settings, [SAMPLE_DIR / "directory", SAMPLE_DIR / "policies"])
     assert not report.failed, report.summary_zh()
     return data_dir
@@ -46,11 +46,23 @@ def knowledge(kb_dir: Path) -> Iterator[Any]:
     """One loaded KnowledgeService (real USE embedder, real Chroma) shared by the session."""
     from knowledge.service import KnowledgeService
 
-    settings = load_settings(config_file=kb_dir.parent / "absent.toml", data_dir=kb_dir)
+    settings = _isolated_settings(kb_dir)
     service = KnowledgeService.open(settings)
     service.ask("预热")  # first query pays one-off costs (jieba, numpy kernels)
     yield service
     service.close()
+
+
+def _isolated_settings(data_dir: Path) -> Settings:
+    """Session-scoped settings that ignore the repo's config.toml and ZHITONG_* variables, like the
+    function-scoped autouse fixture does, without leaving the environment changed."""
+    import os
+
+    with pytest.MonkeyPatch.context() as mp:
+        for key in [k for k in os.environ if k.startswith("ZHITONG_")]:
+            mp.delenv(key)
+        mp.setenv("ZHITONG_CONFIG", str(data_dir.parent / "absent.toml"))
+        return load_settings(data_dir=data_dir)
 
 
 def bot_settings(api: BotApiServer, data_dir: Path, **telegram: Any) -> Settings:
