@@ -136,13 +136,18 @@ async def open_staff_thread(context: BotContext, ticket: TicketPublic) -> None:
     keyboard = keyboards.staff_ticket(ticket.id)
     if settings.telegram.use_topics:
         name = texts.TOPIC_NAME.format(number=ticket.number, title=ticket.title)[:128]
-        topic = await context.bot.create_forum_topic(group, name)
-        # Saved before the card is shown, so nobody can press 认领 while the row is still being written.
-        await context.services.desk.set_staff_thread(ticket.id, group, topic.message_thread_id)
-        await send_html(context, group, card, keyboard=keyboard, thread_id=topic.message_thread_id)
-    else:
-        message = await send_html(context, group, card, keyboard=keyboard)
-        await context.services.desk.set_staff_thread(ticket.id, group, message.message_id)
+        try:
+            topic = await context.bot.create_forum_topic(group, name)
+        except BadRequest as exc:
+            # Not a forum, or the bot may not manage topics: fall back to a reply thread, don't stall.
+            log.warning("cannot create a forum topic in %s (%s); using a reply thread", group, exc.message)
+        else:
+            # Saved before the card is shown, so nobody can press 认领 while the row is being written.
+            await context.services.desk.set_staff_thread(ticket.id, group, topic.message_thread_id)
+            await send_html(context, group, card, keyboard=keyboard, thread_id=topic.message_thread_id)
+            return
+    message = await send_html(context, group, card, keyboard=keyboard)
+    await context.services.desk.set_staff_thread(ticket.id, group, message.message_id)
 
 
 async def post_in_thread(context: BotContext, ticket: TicketPublic, text: str) -> None:
@@ -150,9 +155,14 @@ async def post_in_thread(context: BotContext, ticket: TicketPublic, text: str) -
     settings = context.services.settings.telegram
     chat_id = ticket.staff_chat_id or settings.staff_group_id
     if settings.use_topics:
-        await send_html(context, chat_id, render.plain_messages(text), thread_id=ticket.staff_thread_id)
-    else:
-        await send_html(context, chat_id, render.plain_messages(text), reply_to=ticket.staff_thread_id)
+        try:
+            await send_html(context, chat_id, render.plain_messages(text), thread_id=ticket.staff_thread_id)
+            return
+        except BadRequest as exc:
+            if "thread not found" not in exc.message.lower():
+                raise
+            # The ticket fell back to a reply thread when it was opened (see open_staff_thread).
+    await send_html(context, chat_id, render.plain_messages(text), reply_to=ticket.staff_thread_id)
 
 
 async def scheduler_tick(context: BotContext) -> None:

@@ -415,9 +415,10 @@ class BotApiServer:
             _check_html(text)
         chat_id = int(params["chat_id"])
         thread = params.get("message_thread_id")
-        if thread and self._chat(chat_id).get("is_forum") and not any(
+        if thread and chat_id < 0 and not any(
             t.chat_id == chat_id and t.thread_id == int(thread) for t in self.topics
         ):
+            # Topics exist only in forum supergroups, and only once created.
             raise _ApiError(400, "Bad Request: message thread not found")
         message = self._outgoing(params, {"text": _strip_html(text) if params.get("parse_mode") else text})
         self._record("sendMessage", message, params.get("parse_mode"))

@@ -211,3 +211,20 @@ async def test_reply_thread_fallback_without_topics(api, tmp_path, knowledge) ->
         back = await api.wait_for(lambda e: e.chat_id == STAFF_GROUP and "新厂房" in e.text)
         commissioner.send("收到，正在协调。", chat_id=STAFF_GROUP, reply_to=back.message_id)
         assert "正在协调" in (await owner.expect("正在协调")).text
+
+
+async def test_topics_configured_but_group_is_not_a_forum(api, tmp_path, knowledge) -> None:  # type: ignore[no-untyped-def]
+    from tests.e2e.conftest import add_default_staff
+
+    api.supergroup(STAFF_GROUP, is_forum=False)  # e.g. topics switched off in the group
+    async with run_bot(api, bot_settings(api, tmp_path / "var"), knowledge) as bot:
+        await add_default_staff(bot)
+        owner = bot.user(605)
+        confirmation = await escalate_via_intake(bot, owner, "我的环评拖了三个月没人管")
+        number = confirmation.text.split("工单号 ")[1].split("。")[0]
+        card = await api.wait_for(lambda e: number in e.text and bool(e.buttons()) and e.chat_id == STAFF_GROUP)
+        assert api.topics == [] and card.thread_id is None
+        commissioner = bot.user(COMMISSIONER_ID)
+        commissioner.press(card, "认领")
+        claimed = await api.wait_for(lambda e: e.chat_id == STAFF_GROUP and "已认领" in e.text)
+        assert claimed.text and (await bot.services.desk.get_ticket(number)).state == "assigned"
