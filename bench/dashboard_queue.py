@@ -33,7 +33,7 @@ from tests.dashboard.live import serve  # noqa: E402
 
 DEPARTMENTS = [
     f"{name}局"
-    for name in "市场监管 税务 人社 住建 自然资源 生态环境 交通运输 商务 卫健 应急管理 消防 公安 民政 财政 发改 工信 农业农村 水务 文旅 城管".split()
+    for name in ["市场监管", "税务", "人社", "住建", "自然资源", "生态环境", "交通运输", "商务", "卫健", "应急管理", "消防", "公安", "民政", "财政", "发改", "工信", "农业农村", "水务", "文旅", "城管"]
 ]
 PASSWORD = "bench-password-1"
 TARGET_MS = 200.0

@@ -24,7 +24,7 @@ def _passwd_args(data_dir: Path) -> list[str]:
     names = [
         c.name
         for g in app.registered_groups
-        if g.name == "staff"
+        if g.name == "staff" and g.typer_instance is not None
         for c in g.typer_instance.registered_commands
     ]
     command = ["staff", "passwd"] if "passwd" in names else ["staff-passwd"]

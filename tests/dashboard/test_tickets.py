@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from fastapi.testclient import TestClient
 from sqlmodel import select
@@ -15,7 +16,7 @@ MARKET = "市场监管局"
 TAX = "税务局"
 
 
-def _post(client: TestClient, url: str, **data: str) -> object:
+def _post(client: TestClient, url: str, **data: str) -> Any:
     page = client.get("/queue")
     return client.post(url, data={"csrf_token": csrf_of(page.text), **data}, follow_redirects=False)
 
@@ -43,8 +44,8 @@ def test_claim_reply_resolve_through_the_desk(app_client: TestClient, db: Db) ->
     )
     assert len(outbox) == 1 and "今天下午给您答复" in outbox[0].text and outbox[0].recipient_tg_id == 555
     assert outbox[0].sent_at is None  # the bot delivers it, not the dashboard
-    page = app_client.get(f"/tickets/{t.id}").text
-    assert "今天下午给您答复" in page and "待发送" in page
+    html = app_client.get(f"/tickets/{t.id}").text
+    assert "今天下午给您答复" in html and "待发送" in html
 
     r = _post(app_client, f"/tickets/{t.id}/resolve", note="许可证已核发，请到窗口领取。")
     assert r.status_code == 303
