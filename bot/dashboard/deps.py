@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 SESSION_USER = "uid"
 SESSION_GENERATION = "gen"
+SESSION_ISSUED = "iat"
 
 
 @dataclass
@@ -112,11 +113,18 @@ async def load_staff_user(session: AsyncSession, tg_user_id: int) -> tuple[Staff
     return user, cred
 
 
-async def current_staff(request: Request, session: SessionDep) -> StaffUser:
+async def current_staff(request: Request, state: StateDep, session: SessionDep) -> StaffUser:
     """The signed-in staff member; LoginRequired when the cookie is absent, forged, expired or stale."""
     uid = request.session.get(SESSION_USER)
     if not isinstance(uid, int):
         raise LoginRequired()
+    # The cookie's own expiry slides with every response (Starlette re-signs it); the sign-in itself
+    # lasts at most session_max_age_s, however active the browser is.
+    issued = request.session.get(SESSION_ISSUED)
+    age = state.clock.now().timestamp() - issued if isinstance(issued, int | float) else None
+    if age is None or age > state.settings.dashboard.session_max_age_s:
+        request.session.clear()
+        raise LoginRequired("stale")
     found = await load_staff_user(session, uid)
     # A password change bumps the generation, and a deactivated staff member has no row: either way
     # cookies issued before are no longer honoured.

@@ -137,3 +137,14 @@ def test_expired_session_cookie(settings, clock: FakeClock, db: Db) -> None:  # 
         client.cookies.clear()
         r = client.get("/queue", headers={"cookie": f"{SESSION_COOKIE}={value}"}, follow_redirects=False)
         assert r.status_code == 303 and "note=expired" in r.headers["location"]
+
+
+def test_sign_in_lasts_at_most_session_max_age(app_client: TestClient, db: Db, clock: FakeClock) -> None:
+    """However active the browser, a sign-in ends after dashboard.session_max_age_s (8 h by default)."""
+    db.staff(1001, "王专员")
+    assert sign_in(app_client, 1001).status_code == 303
+    clock.advance(hours=7)
+    assert app_client.get("/", follow_redirects=False).headers["location"] == "/queue"
+    clock.advance(hours=1, minutes=1)
+    r = app_client.get("/", follow_redirects=False)
+    assert "/login" in r.headers["location"] and "note=expired" in r.headers["location"]

@@ -11,6 +11,7 @@ from bot.dashboard.auth import SignInOutcome, authenticate
 from bot.dashboard.csrf import csrf_token, verify_csrf
 from bot.dashboard.deps import (
     SESSION_GENERATION,
+    SESSION_ISSUED,
     SESSION_USER,
     CurrentStaff,
     SessionDep,
@@ -80,6 +81,7 @@ async def login(
     request.session.clear()
     request.session[SESSION_USER] = found[0].tg_user_id
     request.session[SESSION_GENERATION] = result.generation
+    request.session[SESSION_ISSUED] = int(state.clock.now().timestamp())
     csrf_token(request)
     return RedirectResponse(safe_next(next), status_code=303)
 
