@@ -206,3 +206,25 @@ def test_leader_reassigns_commissioner_cannot(app_client: TestClient, db: Db) ->
     assert r.status_code == 303
     ticket = db.get(Ticket, t.id)
     assert ticket.state == "assigned" and ticket.assignee_id == db.desk_staff_id(1002)
+
+
+def test_ticket_page_shows_the_registered_enterprise(app_client: TestClient, db: Db) -> None:
+    from bot.models import EnterpriseCreate
+
+    db.staff(1001, "王专员", departments=[MARKET])
+    ent = db.run(
+        db.desk.register_enterprise(
+            EnterpriseCreate(
+                name="老王餐饮有限公司",
+                credit_code="91110000600037341L",
+                industry="餐饮",
+                contact_name="王老板",
+                contact_phone="13800000000",
+                tg_user_id=777,
+            )
+        )
+    )
+    t = db.ticket(requester_tg_id=777, requester_name="")
+    sign_in(app_client, 1001)
+    html = app_client.get(f"/tickets/{t.id}").text
+    assert ent.name in html and "91110000600037341L" in html and "餐饮" in html and "13800000000" in html

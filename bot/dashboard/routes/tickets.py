@@ -12,6 +12,7 @@ from bot.dashboard import queries
 from bot.dashboard.csrf import verify_csrf
 from bot.dashboard.deps import SessionDep, StateDep, TicketStaff
 from bot.desk.states import TicketState
+from bot.models import Enterprise
 
 router = APIRouter()
 # Every POST here needs the session's CSRF token; a refusal changes nothing.
@@ -102,6 +103,7 @@ async def ticket_page(
     audit = await desk.audit_log(ticket_id)
     ratings = await desk.ratings(ticket_id)
     outbox = await queries.enterprise_outbox(session, ticket_id)
+    enterprise = await session.get(Enterprise, ticket.enterprise_id) if ticket.enterprise_id else None
     return state.templates.TemplateResponse(
         request,
         "ticket.html",
@@ -110,6 +112,7 @@ async def ticket_page(
             "nav": "queue",
             "flash": _flash(request),
             "t": ticket,
+            "enterprise": enterprise,
             "time_left": queries.time_left(
                 ticket, state.clock.now(), queries.WorkingSpan(desk.calendar), desk.cfg.warn_at_fraction
             ),
