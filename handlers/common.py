@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
+from typing import Any
 
 from telegram import InlineKeyboardMarkup, LinkPreviewOptions, Message, ReplyParameters, Update
 from telegram.constants import ParseMode
@@ -77,3 +79,18 @@ def kick_outbox(context: BotContext) -> None:
 
     if context.job_queue is not None:
         context.job_queue.run_once(deliver_outbox, 0, name="outbox-kick")  # type: ignore[arg-type]
+
+
+# A conversation left half-way (intake, registration) expires: days later, a new question must not be
+# taken as the answer to an old step. Timestamps live in the persisted scratch, so this survives restarts
+# (PTB's conversation_timeout does not).
+CONVERSATION_TTL_S = 3600.0
+
+
+def mark_started(scratch: dict[str, Any]) -> None:
+    scratch["started"] = time.time()
+
+
+def is_stale(scratch: dict[str, Any] | None) -> bool:
+    started = (scratch or {}).get("started")
+    return started is not None and time.time() - float(started) > CONVERSATION_TTL_S

@@ -21,7 +21,7 @@ from bot.desk.errors import DeskError
 from bot.models import TicketCreate
 from handlers import keyboards, texts
 from handlers.ask import HISTORY_KEY, LAST_KEY
-from handlers.common import answer_callback, kick_outbox, reply_text, user_id
+from handlers.common import answer_callback, is_stale, kick_outbox, mark_started, reply_text, user_id
 from handlers.start import cancel, not_text_in_step
 
 log = logging.getLogger(__name__)
@@ -64,6 +64,7 @@ async def start_from_command(update: Update, context: BotContext) -> int:
 
 
 async def _ask_matter(update: Update, context: BotContext, intake: dict[str, Any]) -> int:
+    mark_started(intake)
     context.udata[INTAKE_KEY] = intake
     if intake.get("question"):
         await reply_text(update, context, texts.ESC_ASK_MATTER_WITH_Q.format(question=intake["question"][:200]),
@@ -73,8 +74,22 @@ async def _ask_matter(update: Update, context: BotContext, intake: dict[str, Any
     return MATTER
 
 
+async def _expired(update: Update, context: BotContext) -> int | None:
+    """END (after handling the text as a normal message) when the intake was abandoned long ago."""
+    if not is_stale(context.udata.get(INTAKE_KEY)):
+        return None
+    from handlers.ask import on_text
+
+    context.udata.pop(INTAKE_KEY, None)
+    await reply_text(update, context, texts.ESC_EXPIRED)
+    await on_text(update, context)
+    return ConversationHandler.END
+
+
 async def matter_text(update: Update, context: BotContext) -> int:
     """The owner typed the matter."""
+    if (ended := await _expired(update, context)) is not None:
+        return ended
     text = (update.effective_message.text or "").strip() if update.effective_message else ""
     if not text:
         await reply_text(update, context, texts.NOT_TEXT_IN_STEP)
@@ -119,6 +134,8 @@ async def reason_chosen(update: Update, context: BotContext) -> int:
 
 async def detail_text(update: Update, context: BotContext) -> int:
     """What happened; then the summary to confirm."""
+    if (ended := await _expired(update, context)) is not None:
+        return ended
     text = (update.effective_message.text or "").strip() if update.effective_message else ""
     intake = context.udata.setdefault(INTAKE_KEY, {})
     intake["detail"] = text[:3000]

@@ -12,7 +12,7 @@ from bot.desk.credit_code import normalize_credit_code
 from bot.desk.errors import DeskError
 from bot.models import EnterpriseCreate
 from handlers import texts
-from handlers.common import reply_text, user_id
+from handlers.common import is_stale, mark_started, reply_text, user_id
 
 NAME, CODE, INDUSTRY, CONTACT = range(4)
 REG_KEY = "registration"
@@ -43,6 +43,7 @@ async def start(update: Update, context: BotContext) -> None:
 async def register_start(update: Update, context: BotContext) -> int:
     """Start the registration conversation."""
     context.udata[REG_KEY] = {}
+    mark_started(context.udata[REG_KEY])
     await reply_text(update, context, texts.REG_ASK_NAME)
     return NAME
 
@@ -53,8 +54,22 @@ def _field(update: Update, limit: int) -> str | None:
     return text if 0 < len(text) <= limit else None
 
 
+async def _expired(update: Update, context: BotContext) -> int | None:
+    """END (after handling the text as a normal message) when the registration was abandoned long ago."""
+    if not is_stale(context.udata.get(REG_KEY)):
+        return None
+    from handlers.ask import on_text
+
+    context.udata.pop(REG_KEY, None)
+    await reply_text(update, context, texts.REG_EXPIRED)
+    await on_text(update, context)
+    return ConversationHandler.END
+
+
 async def register_name(update: Update, context: BotContext) -> int:
     """Store the company name and ask for the credit code."""
+    if (ended := await _expired(update, context)) is not None:
+        return ended
     name = _field(update, 200)
     if name is None:
         await reply_text(update, context, texts.REG_FIELD_TOO_LONG.format(limit=200))
@@ -66,6 +81,8 @@ async def register_name(update: Update, context: BotContext) -> int:
 
 async def register_code(update: Update, context: BotContext) -> int:
     """Validate the 统一社会信用代码 (GB 32100-2015) and ask for the industry."""
+    if (ended := await _expired(update, context)) is not None:
+        return ended
     raw = _field(update, 40) or ""
     try:
         code = normalize_credit_code(raw.upper())
@@ -79,6 +96,8 @@ async def register_code(update: Update, context: BotContext) -> int:
 
 async def register_industry(update: Update, context: BotContext) -> int:
     """Store the industry and ask for the contact."""
+    if (ended := await _expired(update, context)) is not None:
+        return ended
     industry = _field(update, 100)
     if industry is None:
         await reply_text(update, context, texts.REG_FIELD_TOO_LONG.format(limit=100))
@@ -90,6 +109,8 @@ async def register_industry(update: Update, context: BotContext) -> int:
 
 async def register_contact(update: Update, context: BotContext) -> int:
     """Parse "name phone", register the enterprise with the desk, finish."""
+    if (ended := await _expired(update, context)) is not None:
+        return ended
     text = _field(update, 100) or ""
     phone_match = _PHONE.search(text)
     contact = _PHONE.sub("", text).strip(" ,，:：") if phone_match else ""

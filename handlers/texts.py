@@ -46,6 +46,7 @@ REG_ASK_CONTACT = "第 4 步：请输入联系人和电话，例如：张三 138
 REG_BAD_CONTACT = "请同时写联系人姓名和电话，例如：张三 13800000000"
 REG_DONE = "登记完成：{company}（{code}）。"
 REG_FAILED = "登记没有成功：{error}"
+REG_EXPIRED = "之前没有完成的企业登记已超时作废；您的这条消息按新消息处理。需要时可重新发送 /register。"
 REG_FIELD_TOO_LONG = "内容太长，请控制在 {limit} 字以内。"
 
 # ---------------------------------------------------------------- answers
@@ -99,6 +100,7 @@ ESC_ASK_DETAIL = "第 3 步：请简要描述经过（在哪个窗口、卡在�
 ESC_CONFIRM = "请确认提交：\n事项：{matter}\n卡点：{reason}\n经过：{detail}"
 BTN_CONFIRM = "✅ 确认提交"
 BTN_CANCEL = "取消"
+ESC_EXPIRED = "之前没有完成的转人工登记已超时作废；您的这条消息按新消息处理。需要时可重新发送 /desk。"
 ESC_PICK_BUTTON = "请点上面的按钮选择，或发送 /cancel 取消。"
 ESC_CREATED = (
     "已受理登记，工单号 {number}。\n状态：{state}\n受理时限：{accept_due}\n办结时限：{resolve_due}\n"

@@ -123,3 +123,18 @@ async def test_deadline_escalation_reaches_topic_and_leader(api: BotApiServer, t
         assert number in listing.text
         ticket = await bot.services.desk.get_ticket(number)
         assert ticket.state == "escalated" and ticket.accept_overdue
+
+
+async def test_abandoned_intake_expires_and_text_is_a_question_again(bot: RunningBot) -> None:
+    owner = bot.user(805)
+    owner.send("/desk")
+    await owner.expect("第 1 步")
+    # The owner walks away for two hours (the start time is in the persisted conversation scratch).
+    bot.app.user_data[805]["intake"]["started"] -= 7200
+    owner.send("开饭店要办什么证")
+    assert (await owner.expect("超时作废")).text == texts.ESC_EXPIRED
+    card = await owner.expect("食品经营许可")
+    assert card.buttons()
+    owner.send("营业执照地址变更要带什么材料")  # the intake is over: answered normally
+    await owner.expect("企业变更登记")
+    assert await bot.services.desk.list_enterprise_tickets(805) == []
