@@ -193,7 +193,7 @@ async def test_reply_thread_fallback_without_topics(api, tmp_path, knowledge) ->
     from tests.e2e.conftest import add_default_staff
 
     api.supergroup(STAFF_GROUP, is_forum=False)
-    settings = bot_settings(api, tmp_path / "var", use_topics=False)
+    settings = bot_settings(api, tmp_path / "var", use_topics=False, show_staff_names=False)
     async with run_bot(api, settings, knowledge) as bot:
         await add_default_staff(bot)
         owner = bot.user(604)
@@ -206,7 +206,8 @@ async def test_reply_thread_fallback_without_topics(api, tmp_path, knowledge) ->
         await owner.expect("受理")
         # Staff reply to the card (or to any bot message naming the ticket).
         commissioner.send("请问具体是哪个项目？", chat_id=STAFF_GROUP, reply_to=card.message_id)
-        assert "哪个项目" in (await owner.expect("哪个项目")).text
+        relayed = await owner.expect("哪个项目")
+        assert "服务专员" in relayed.text and "李专员" not in relayed.text  # names hidden per config
         owner.send("是新厂房项目。")
         back = await api.wait_for(lambda e: e.chat_id == STAFF_GROUP and "新厂房" in e.text)
         commissioner.send("收到，正在协调。", chat_id=STAFF_GROUP, reply_to=back.message_id)
