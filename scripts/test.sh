@@ -5,6 +5,7 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 # The dashboard's browser tests drive Debian's Chromium through Playwright (never `playwright install`).
 if ! command -v chromium >/dev/null 2>&1; then
-  (apt-get update && apt-get install -y chromium fonts-noto-cjk) || echo "warning: could not install chromium" >&2
+  (apt-get -qq update && DEBIAN_FRONTEND=noninteractive apt-get -qq install -y chromium fonts-noto-cjk >/dev/null) \
+    || echo "warning: could not install chromium; the browser tests will fail" >&2
 fi
 exec .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
