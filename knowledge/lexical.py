@@ -8,6 +8,7 @@ are formed, so "怎么办理" does not produce the noise bigram "么办".
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import re
@@ -146,15 +147,29 @@ class LexicalHit:
 class LexicalIndex:
     """A BM25 index over documents; documents are referred to by their position."""
 
-    def __init__(self, documents: Sequence[str], *, unigrams: bool = False) -> None:
+    def __init__(
+        self,
+        documents: Sequence[str],
+        *,
+        unigrams: bool = False,
+        cache: dict[str, list[str]] | None = None,
+    ) -> None:
+        """Index `documents`; `cache` (document hash → terms) skips re-tokenising unchanged documents.
+
+        Tokenising is most of the build time (jieba), so a reload after an ingest passes the previous
+        index's cache and only new or changed documents are analysed.
+        """
         import bm25s
 
         self.unigrams = unigrams
         self.doc_terms: list[frozenset[str]] = []
+        self.cache: dict[str, list[str]] = {}
         corpus: list[list[str]] = []
         df: dict[str, int] = {}
         for doc in documents:
-            terms = analyze(doc, unigrams=unigrams) or [""]
+            key = hashlib.blake2b(doc.encode("utf-8"), digest_size=16).hexdigest()
+            terms = (cache or {}).get(key) or analyze(doc, unigrams=unigrams) or [""]
+            self.cache[key] = terms
             corpus.append(terms)
             unique = frozenset(terms)
             self.doc_terms.append(unique)

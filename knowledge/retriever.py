@@ -91,7 +91,9 @@ class KnowledgeIndex:
         departments: Mapping[str, Sequence[str]],
         *,
         unigrams: bool = False,
+        previous: KnowledgeIndex | None = None,
     ) -> None:
+        """Build from records; `previous` (the index being replaced) lends its tokenisation cache."""
         self.records = list(records)
         self.by_id = {r.id: i for i, r in enumerate(self.records)}
         # Alias → canonical departments (an alias may be ambiguous: boost all it names).
@@ -107,8 +109,12 @@ class KnowledgeIndex:
         # Names the directory knows become jieba words so they are not cut apart.
         vocabulary: set[str] = set(self.alias_map)
         vocabulary.update(r.title for r in self.records if r.kind == "service")
-        add_domain_words(vocabulary)
-        self.lexical = LexicalIndex([lexical_document(r) for r in self.records], unigrams=unigrams)
+        new_words = add_domain_words(vocabulary)
+        # New dictionary words can change how any text is cut: then every document is re-analysed.
+        cache = previous.lexical.cache if previous is not None and new_words == 0 else None
+        self.lexical = LexicalIndex(
+            [lexical_document(r) for r in self.records], unigrams=unigrams, cache=cache
+        )
         self.departments = dict(departments)
         # The department's own card (not a section), for answers that point to a department.
         self.department_cards: dict[str, Record] = {}

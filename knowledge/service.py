@@ -131,7 +131,7 @@ class KnowledgeService:
             for record in records:
                 if record.department and record.department not in departments:
                     departments[record.department] = []
-            index = KnowledgeIndex(records, departments)
+            index = KnowledgeIndex(records, departments, previous=self._state.index if self._state else None)
             retriever = HybridRetriever(index, self.store, self.embedder, self.settings.retrieval)
             per_kind: dict[str, int] = {}
             for record in records:

@@ -48,3 +48,12 @@ def test_idf_prefers_rare_terms() -> None:
 def test_stop_word_list_keeps_content_words() -> None:
     for word in ("许可", "执照", "补贴", "公司", "个人", "发票"):
         assert word not in STOP_WORDS
+
+
+def test_cache_skips_unchanged_documents() -> None:
+    docs = ["食品经营许可 开饭店", "增值税发票申领"]
+    first = LexicalIndex(docs)
+    poisoned = {key: ["缓存命中"] for key in first.cache}  # proves the cached terms are used
+    second = LexicalIndex([*docs, "排污许可证"], cache=poisoned)
+    assert second.search(["缓存命中"], 5) and len(second.search(["缓存命中"], 5)) == 2
+    assert second.search(analyze("排污许可"), 5)[0].index == 2
