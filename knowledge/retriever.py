@@ -111,8 +111,10 @@ class KnowledgeIndex:
         vocabulary.update(r.title for r in self.records if r.kind == "service")
         new_words = add_domain_words(vocabulary)
         # New dictionary words can change how any text is cut: then every document is re-analysed.
-        cache = previous.lexical.cache if previous is not None and new_words == 0 else None
-        self.lexical = LexicalIndex(
+        cache: dict[str, list[str]] | None = None
+        if previous is not None and new_words == 0:
+            cache = previous.lexical.cache
+        self.lexical: LexicalIndex = LexicalIndex(
             [lexical_document(r) for r in self.records], unigrams=unigrams, cache=cache
         )
         self.departments = dict(departments)
