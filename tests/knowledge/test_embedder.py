@@ -55,3 +55,12 @@ def test_sentence_transformers_loading_path() -> None:
 def test_sentence_transformers_needs_a_model() -> None:
     with pytest.raises(ValueError, match="embedder.model"):
         SentenceTransformerEmbedder("")
+
+
+def test_use_queries_run_single_threaded_documents_use_the_configured_threads() -> None:
+    embedder = UniversalSentenceEncoderEmbedder(threads=2)
+    embedder.embed_query("营业执照")
+    backend = embedder._backend()
+    assert backend is not None and backend.threads == 1
+    embedder.embed_documents(["营业执照", "食品经营许可"])
+    assert backend.threads == 2
