@@ -138,6 +138,10 @@ def analyze(text: str, *, unigrams: bool = False) -> list[str]:
     return terms
 
 
+# Joins a document's cached terms (terms never contain control characters).
+_SEP = "\x1f"
+
+
 @dataclass(frozen=True, slots=True)
 class LexicalHit:
     index: int
@@ -152,40 +156,57 @@ class LexicalIndex:
         documents: Sequence[str],
         *,
         unigrams: bool = False,
-        cache: dict[str, list[str]] | None = None,
+        cache: dict[str, str] | None = None,
     ) -> None:
-        """Index `documents`; `cache` (document hash → terms) skips re-tokenising unchanged documents.
+        """Index `documents`; `cache` (document hash → joined terms) skips re-tokenising unchanged ones.
 
         Tokenising is most of the build time (jieba), so a reload after an ingest passes the previous
-        index's cache and only new or changed documents are analysed.
+        index's cache and only new or changed documents are analysed. Memory matters at tens of
+        thousands of chunks: terms are interned while building, the cache keeps one joined string per
+        document, and each document's distinct terms are kept as a small array of vocabulary ids.
         """
         import bm25s
 
         self.unigrams = unigrams
-        self.doc_terms: list[frozenset[str]] = []
-        self.cache: dict[str, list[str]] = {}
+        self.cache: dict[str, str] = {}
+        intern: dict[str, str] = {}
         corpus: list[list[str]] = []
-        df: dict[str, int] = {}
         for doc in documents:
             key = hashlib.blake2b(doc.encode("utf-8"), digest_size=16).hexdigest()
-            terms = (cache or {}).get(key) or analyze(doc, unigrams=unigrams) or [""]
-            self.cache[key] = terms
+            joined = (cache or {}).get(key)
+            terms = joined.split(_SEP) if joined is not None else analyze(doc, unigrams=unigrams)
+            terms = [intern.setdefault(t, t) for t in terms] or [""]
+            self.cache[key] = _SEP.join(terms)
             corpus.append(terms)
-            unique = frozenset(terms)
-            self.doc_terms.append(unique)
-            for term in unique:
-                df[term] = df.get(term, 0) + 1
         self.size = len(corpus)
-        self._df = df
         self._bm25 = bm25s.BM25()
+        self._vocab: dict[str, int] = {}
+        self._doc_ids: list[np.ndarray] = []
+        self._df = np.zeros(0, dtype=np.int32)
         if corpus:
             self._bm25.index(corpus, show_progress=False)
-        self._vocab: dict[str, int] = dict(self._bm25.vocab_dict) if corpus else {}
+            self._vocab = dict(self._bm25.vocab_dict)
+            self._doc_ids = [
+                np.unique(np.fromiter((self._vocab[t] for t in terms), dtype=np.int32)) for terms in corpus
+            ]
+            self._df = np.bincount(np.concatenate(self._doc_ids), minlength=len(self._vocab)).astype(np.int32)
 
     def idf(self, term: str) -> float:
         """Inverse document frequency; a term the corpus never saw gets the highest value."""
-        df = self._df.get(term, 0)
+        tid = self._vocab.get(term)
+        df = int(self._df[tid]) if tid is not None else 0
         return math.log(1.0 + (self.size - df + 0.5) / (df + 0.5))
+
+    def coverage(self, position: int, terms: Iterable[str]) -> float:
+        """IDF-weighted share of `terms` that occur in the document at `position` (0..1)."""
+        present = set(self._doc_ids[position].tolist()) if self._doc_ids else set()
+        total = covered = 0.0
+        for term in set(terms):
+            weight = self.idf(term)
+            total += weight
+            if self._vocab.get(term) in present:
+                covered += weight
+        return covered / total if total > 0 else 0.0
 
     def search(self, query_terms: Sequence[str], k: int) -> list[LexicalHit]:
         """The best `k` documents with a positive score, best first."""

@@ -151,7 +151,7 @@ class KnowledgeIndex:
         vocabulary.update(r.title for r in self.records if r.kind == "service")
         new_words = add_domain_words(vocabulary)
         # New dictionary words can change how any text is cut: then every document is re-analysed.
-        cache: dict[str, list[str]] | None = None
+        cache: dict[str, str] | None = None
         if previous is not None and new_words == 0:
             cache = previous.lexical.cache
         self.lexical: LexicalIndex = LexicalIndex(
@@ -257,12 +257,7 @@ class HybridRetriever:
         unique = set(query_terms)
         best = (0.0, 0.0, 0.0)
         for _, pos in top:
-            coverage = 0.0
-            if unique:
-                doc_terms = self.index.lexical.doc_terms[pos]
-                total = sum(self.index.lexical.idf(t) for t in unique)
-                covered = sum(self.index.lexical.idf(t) for t in unique if t in doc_terms)
-                coverage = covered / total if total > 0 else 0.0
+            coverage = self.index.lexical.coverage(pos, unique) if unique else 0.0
             dense = dense_scores.get(pos, 0.0)
             floor, ceil = (
                 self.settings.dense_floor,

@@ -53,7 +53,15 @@ def test_stop_word_list_keeps_content_words() -> None:
 def test_cache_skips_unchanged_documents() -> None:
     docs = ["食品经营许可 开饭店", "增值税发票申领"]
     first = LexicalIndex(docs)
-    poisoned = {key: ["缓存命中"] for key in first.cache}  # proves the cached terms are used
+    poisoned = {key: "缓存命中" for key in first.cache}  # proves the cached terms are used
     second = LexicalIndex([*docs, "排污许可证"], cache=poisoned)
     assert second.search(["缓存命中"], 5) and len(second.search(["缓存命中"], 5)) == 2
     assert second.search(analyze("排污许可"), 5)[0].index == 2
+
+
+def test_coverage_is_idf_weighted() -> None:
+    index = LexicalIndex(["食品 许可", "排污 许可", "发票 许可"])
+    assert index.coverage(0, ["食品", "许可"]) > index.coverage(1, ["食品", "许可"]) > 0
+    assert index.coverage(0, ["食品"]) == 1.0
+    assert index.coverage(0, ["火星"]) == 0.0
+    assert index.coverage(0, []) == 0.0
