@@ -83,9 +83,9 @@ async def main(args: argparse.Namespace) -> int:
         env.update({f"ZHITONG_TELEGRAM_{k.upper()}": str(v) for k, v in telegram.items()})
         proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", "run", env=env, cwd=str(ROOT))
         deadline = time.monotonic() + 120
-        while not api.commands and time.monotonic() < deadline:  # post_init sets the command menu
+        while not api.commands and time.monotonic() < deadline:  # post_init sets the command menu  # noqa: ASYNC110 (another process; polling its effect)
             await asyncio.sleep(0.2)
-        while api.get_updates_calls == 0 and time.monotonic() < deadline:
+        while api.get_updates_calls == 0 and time.monotonic() < deadline:  # noqa: ASYNC110
             await asyncio.sleep(0.1)
         # Warm-up question (first query pays one-off costs in the new process).
         warm = FakeUser(api, 9_999_999)
