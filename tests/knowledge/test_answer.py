@@ -110,7 +110,9 @@ def test_compose_answer_routed_answer_and_sources() -> None:
 
 
 def test_amount_questions_also_quote_the_policy() -> None:
-    result = RetrievalResult([Hit(SERVICE, 0.9), Hit(POLICY, 0.6)], confidence=0.8, coverage=0.7, dense_top=0.6)
+    result = RetrievalResult(
+        [Hit(SERVICE, 0.9), Hit(POLICY, 0.6)], confidence=0.8, coverage=0.7, dense_top=0.6
+    )
     text = compose("补贴标准是多少", result, route_to_desk=False, reason="", department="")
     assert "相关政策：《示范市稳岗补贴实施办法》" in text and "60%" in text
     assert "「稳岗.md › 二、补贴标准」" in text.splitlines()[-1]

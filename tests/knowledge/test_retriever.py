@@ -108,7 +108,10 @@ def test_real_hybrid_ranks_colloquial_questions(shared_service: KnowledgeService
 
 
 def test_generic_old_names_resolve_when_the_directory_has_no_aliases() -> None:
-    records = [_record(0, "企业设立登记", "广东省市场监督管理局"), _record(1, "出口退税备案", "国家税务总局广东省税务局")]
+    records = [
+        _record(0, "企业设立登记", "广东省市场监督管理局"),
+        _record(1, "出口退税备案", "国家税务总局广东省税务局"),
+    ]
     index = KnowledgeIndex(records, {"广东省市场监督管理局": [], "国家税务总局广东省税务局": []})
     assert index.mentioned_departments("工商局在哪")[0] == ["广东省市场监督管理局"]
     assert index.mentioned_departments("国税局电话")[0] == ["国家税务总局广东省税务局"]
