@@ -167,6 +167,8 @@ class LexicalIndex:
         """
         import bm25s
 
+        # bm25s sets its own logger to DEBUG when first imported (after our module-level setting).
+        logging.getLogger("bm25s").setLevel(logging.WARNING)
         self.unigrams = unigrams
         self.cache: dict[str, str] = {}
         intern: dict[str, str] = {}
