@@ -3,13 +3,13 @@ PostgreSQL: the same tests as on SQLite, with `settings` pointing at a fresh dat
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from bot.config import Settings, load_settings
+from tests.auxil.postgres import throwaway_database
 from tests.dashboard.test_report_knowledge import (  # noqa: F401  (collected again, here on PostgreSQL)
     test_knowledge_page_questions_of_the_week,
     test_report_page_chart_and_xlsx,
@@ -21,27 +21,14 @@ from tests.dashboard.test_tickets import (  # noqa: F401
     test_leader_reassigns_commissioner_cannot,
     test_queue_filters_and_overdue_board,
 )
-from tests.desk.conftest import _pg_admin_url
 
 pytestmark = pytest.mark.postgres
 
 
 @pytest.fixture(scope="module")
 def pg_url() -> Iterator[str]:
-    import psycopg
-
-    admin = _pg_admin_url()
-    if admin is None:
-        pytest.skip("no PostgreSQL server reachable at 127.0.0.1:5432")
-    name = f"zt_dash_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    base = admin.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
-    try:
-        yield f"{base}/{name}"
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with throwaway_database("zt_dash") as url:
+        yield url
 
 
 @pytest.fixture

@@ -6,8 +6,6 @@ end; tables are emptied between tests. Skipped only when no server answers.
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -20,9 +18,9 @@ from bot.clock import FakeClock
 from bot.config import Settings
 from bot.db import init_db, make_async_engine, make_sessionmaker
 from bot.desk.service import Desk
+from tests.auxil.postgres import throwaway_database
 
 SH = ZoneInfo("Asia/Shanghai")
-PG_HOST = os.environ.get("ZHITONG_TEST_PG_HOST", "127.0.0.1")
 
 
 def sh(*args: int) -> datetime:
@@ -30,40 +28,11 @@ def sh(*args: int) -> datetime:
     return datetime(*args, tzinfo=SH)  # type: ignore[misc]
 
 
-def _pg_admin_url() -> str | None:
-    """A psycopg URL for a reachable server, trying the users the CI machine may have."""
-    import psycopg
-
-    for user in ("postgres", "root", os.environ.get("USER", "")):
-        if not user:
-            continue
-        for db in ("test", "postgres"):
-            url = f"postgresql://{user}@{PG_HOST}:5432/{db}"
-            try:
-                with psycopg.connect(url, connect_timeout=3):
-                    return url
-            except psycopg.OperationalError:
-                continue
-    return None
-
-
 @pytest.fixture(scope="session")
 def pg_url() -> Iterator[str]:
     """An asyncpg URL to a fresh database for this test session (dropped afterwards)."""
-    import psycopg
-
-    admin = _pg_admin_url()
-    if admin is None:
-        pytest.skip("no PostgreSQL server reachable at 127.0.0.1:5432")
-    name = f"zt_desk_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    base = admin.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
-    try:
-        yield f"{base}/{name}"
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with throwaway_database("zt_desk") as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
