@@ -97,6 +97,7 @@ class KnowledgeService:
         """Rebuild the in-memory index from the database (call after an ingest)."""
         with self._reload_lock:
             started = time.perf_counter()
+            self.store.forget_count()  # another process may have ingested since
             today = datetime.now(ZoneInfo(self.settings.desk.timezone)).date()
             with sync_session(self.engine) as session:
                 sources = {s.id: s for s in session.exec(select(KbSource)).all()}

@@ -70,6 +70,10 @@ class VectorStore:
             metadata={"embedder": embedder.name, "dimension": embedder.dimension},
         )
         self._lock = threading.Lock()
+        # Vector count for query_embedding's n_results clamp. Asking Chroma on every question cost a
+        # second call into its bindings per question (profiled: ~20% of the Chroma time under a burst),
+        # so it is remembered until this store writes or the knowledge core reloads.
+        self._known_count: int | None = None
 
     def upsert(self, records: Sequence[Record]) -> None:
         """Embed `record.text` and add or replace the vectors (batches of at most MAX_BATCH)."""
@@ -83,6 +87,7 @@ class VectorStore:
         for start in range(0, len(records), MAX_BATCH):
             batch = records[start : start + MAX_BATCH]
             with self._lock:
+                self._known_count = None
                 self._collection.upsert(
                     ids=[r.id for r in batch],
                     embeddings=np.asarray(vectors[start : start + MAX_BATCH], dtype=np.float32),
@@ -96,6 +101,7 @@ class VectorStore:
         ids = list(ids)
         for start in range(0, len(ids), MAX_BATCH):
             with self._lock:
+                self._known_count = None
                 self._collection.delete(ids=ids[start : start + MAX_BATCH])
 
     def ids(self) -> set[str]:
@@ -110,6 +116,17 @@ class VectorStore:
     def count(self) -> int:
         return int(self._collection.count())
 
+    def forget_count(self) -> None:
+        """Re-read the vector count on the next query (after writes this store did not make)."""
+        self._known_count = None
+
+    def _query_count(self) -> int:
+        """The count for clamping n_results: cached; a stale value is harmless (Chroma clamps too)."""
+        known = self._known_count
+        if known is None:
+            known = self._known_count = self.count()
+        return known
+
     def query(self, text: str, n: int, kinds: Collection[str] | None = None) -> list[tuple[str, float]]:
         """(record id, cosine similarity) of the `n` nearest records, best first."""
         return self.query_embedding(self.embedder.embed_query(text), n, kinds)
@@ -118,7 +135,7 @@ class VectorStore:
         self, vector: np.ndarray, n: int, kinds: Collection[str] | None = None
     ) -> list[tuple[str, float]]:
         """Like `query` with a query vector already computed (the retriever embeds once)."""
-        total = self.count()
+        total = self._query_count()
         if total == 0 or n <= 0:
             return []
         where: dict[str, Any] | None = None
