@@ -108,8 +108,10 @@ def _install_token_redaction(token: str) -> None:
 
 def build_application(
     settings: Settings, *, knowledge: Any | None = None, clock: Clock | None = None,
+    answer_process: bool = False,
 ) -> Application[Any, BotContext, Any, Any, Any, Any]:
-    """The bot for ``settings``; ``knowledge`` lets tests share one loaded KnowledgeService."""
+    """The bot for ``settings``; ``knowledge`` lets tests share one loaded KnowledgeService;
+    ``answer_process`` answers new questions in a worker process (Services.build)."""
     # httpx logs every request URL at INFO, and Bot API URLs contain the token.
     for noisy in ("httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
@@ -138,7 +140,7 @@ def build_application(
     )
 
     async def post_init(app: Application[Any, BotContext, Any, Any, Any, Any]) -> None:
-        services = await Services.build(settings, knowledge=knowledge, clock=clock)
+        services = await Services.build(settings, knowledge=knowledge, clock=clock, answer_process=answer_process)
         app.bot_data[SERVICES_KEY] = services
         await _set_commands(app)
         jobs = app.job_queue
@@ -224,7 +226,8 @@ def webhook_params(settings: Settings) -> dict[str, Any]:
 def run(settings: Settings) -> None:
     """Run until interrupted: long polling, or a webhook server when telegram.mode = "webhook"."""
     params = webhook_params(settings) if settings.telegram.mode == "webhook" else None
-    app = build_application(settings)
+    # `zhitong run` is the production process: retrieval gets its own process (and core).
+    app = build_application(settings, answer_process=True)
     if params is not None:
         app.run_webhook(**params)
     else:
