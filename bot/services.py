@@ -368,7 +368,8 @@ class Services:
         """Open the database, the desk and the knowledge core (model loading runs in a thread).
 
         ``answer_process``: answer new questions in a worker process (see AnswerCache); only when
-        this call opens the knowledge core itself (an injected one is the caller's to run).
+        this call opens the knowledge core itself (an injected one is the caller's to run) and no
+        LLM rewrite is configured.
         """
         from bot.desk.service import Desk
 
@@ -382,8 +383,11 @@ class Services:
             knowledge = await asyncio.to_thread(KnowledgeService.open, settings)
         clock = clock or SystemClock()
         desk = Desk(sessions, settings, clock)
+        # With an LLM configured, answering mostly waits on the network: the threads serve that
+        # better than one worker process answering one question at a time.
+        use_worker = answer_process and owns and not settings.llm.base_url
         answers = (
-            AnswerCache(knowledge, process_settings=settings if answer_process and owns else None)
+            AnswerCache(knowledge, process_settings=settings if use_worker else None)
             if knowledge is not None else None
         )
         tg = settings.telegram
