@@ -35,7 +35,9 @@ async def test_worker_process_answers_like_the_thread(kb_dir: Path, knowledge: A
 
 
 async def test_dead_worker_falls_back_to_a_thread(
-    kb_dir: Path, knowledge: Any, caplog: pytest.LogCaptureFixture,
+    kb_dir: Path,
+    knowledge: Any,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     cache = AnswerCache(knowledge, process_settings=_isolated_settings(kb_dir))
     try:
