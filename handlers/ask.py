@@ -19,7 +19,10 @@ from handlers.common import answer_callback, reply_text, send_html, user_id
 
 log = logging.getLogger(__name__)
 
-MAX_QUESTION_CHARS = 2000
+# Telegram delivers at most 4,096 characters per message; everything it delivers is answered (the
+# knowledge core searches on the beginning and still reads the whole text for complaint patterns),
+# because long messages are typically the stories of requests that failed — refusing them loses them.
+MAX_QUESTION_CHARS = 4096
 HISTORY_KEY = "history"  # last Q&A pairs: the transcript a ticket carries
 LAST_KEY = "last_question"
 HISTORY_SIZE = 6

@@ -138,3 +138,14 @@ async def test_unexpected_error_gets_polite_reply_with_error_id(bot: RunningBot,
     error_id = re.search(r"错误编号 ([0-9a-f]{8})", reply.text)
     assert error_id is not None and "exploded" not in reply.text
     assert any(error_id.group(1) in r.getMessage() and r.exc_info for r in caplog.records)
+
+
+async def test_long_rambling_complaint_is_answered_and_routed(bot: RunningBot) -> None:
+    owner = bot.user(531)
+    story = "我们公司去年在新城区租了厂房，前前后后准备了很多材料。" * 100 + "环评报告交上去三个月了一直拖着没人管，实在办不成。"
+    assert 2000 < len(story) <= 4096  # what one Telegram message can carry
+    owner.send(story)
+    reply = await owner.expect(texts.ANSWER_ROUTE[:10])
+    assert texts.BTN_ESCALATE in [label for label, _ in reply.buttons()]
+    stats = await bot.services.analytics.stats()
+    assert stats.asked == 1 and stats.routed == 1
