@@ -14,12 +14,16 @@ from bot.config import Settings
 
 # Group -2 runs before everything: flood control (it may stop the update with ApplicationHandlerStop).
 GATE_GROUP = -2
+# Group -1 only tidies per-user state (a lapsed rating-comment invitation) and lets the update go on to group 0.
+LAPSE_GROUP = -1
 
 
 def register(app: Application[Any, Any, Any, Any, Any, Any], settings: Settings) -> None:
     """Add every handler to ``app``. Order matters within group 0: the first match wins."""
     from handlers import admin, ask, errors, escalate, staff, start, tickets
     app.add_handler(TypeHandler(Update, errors.flood_gate), group=GATE_GROUP)
+    for handler in tickets.lapse_handlers():  # a command or another button ends a pending rating comment
+        app.add_handler(handler, group=LAPSE_GROUP)
 
     ordered: list[Any] = [
         # 1. Conversations first: while one is active, its steps own the user's messages.

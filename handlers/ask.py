@@ -72,11 +72,13 @@ def _remember(context: BotContext, question_id: int, question: str, answer: Any,
 
 
 async def on_text(update: Update, context: BotContext) -> None:
-    """Free text in private chat: relay to the open ticket, else answer it."""
-    from handlers.tickets import relay_to_ticket
+    """Free text in private chat: an invited rating comment, else relay to the open ticket, else answer it."""
+    from handlers.tickets import relay_to_ticket, take_rating_comment
 
     message = update.effective_message
     assert message is not None and message.text is not None
+    if await take_rating_comment(update, context, message.text):
+        return
     if await relay_to_ticket(update, context, message.text):
         return
     await answer_question(update, context, message.text)

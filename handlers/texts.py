@@ -122,6 +122,12 @@ RATE_PROMPT = "工单 {number} 已办结，请评价办理结果："
 RATE_LABELS: tuple[tuple[str, str], ...] = (("s", "满意"), ("b", "基本满意"), ("u", "不满意"))
 RATE_THANKS = "感谢评价：{score}。"
 RATE_UNHAPPY = "已记录「不满意」，工单已重新办理，专员会回访您。"
+RATE_COMMENT_PROMPT = "如有意见或建议，请在 {minutes} 分钟内直接回复一条文字消息；不需要请发送 /skip。"
+RATE_COMMENT_PROMPT_UNHAPPY = "请告诉我们还有哪些问题没有解决（{minutes} 分钟内直接回复文字即可），我们会转给服务专员；不需要请发送 /skip。"
+RATE_COMMENT_SAVED = "已记录您对工单 {number} 的评价意见，谢谢！"
+RATE_COMMENT_RELAYED = "已记录您的意见，并转给工单 {number} 的服务专员。"
+RATE_COMMENT_SKIPPED = "好的，不填写评价意见。"
+NOTHING_TO_SKIP = "当前没有可以跳过的步骤。"
 ASK_HINT_WITH_TICKET = "提示：您有未办结的工单，文字消息会转给专员。如要咨询其他问题，请发送 /ask 问题。"
 
 # ---------------------------------------------------------------- staff side

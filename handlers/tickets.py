@@ -1,14 +1,15 @@
-"""Enterprise owners and their tickets: /mytickets, relaying messages to the commissioner, rating."""
+"""Enterprise owners and their tickets: /mytickets, relaying messages to the commissioner, rating (+ comment)."""
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from typing import Any
 
 from telegram import Update
 from telegram.error import BadRequest
-from telegram.ext import CallbackQueryHandler, CommandHandler, filters
+from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
 from bot.context import BotContext
 from bot.desk.errors import DeskError
@@ -19,6 +20,10 @@ from handlers.common import answer_callback, kick_outbox, reply_text, user_id
 log = logging.getLogger(__name__)
 
 _RATE_SCORES = dict(texts.RATE_LABELS)
+# After a rating button, the owner's next text (within the window) is the rating's comment. The rating
+# itself is already recorded; any command or other button drops the invitation.
+RATING_COMMENT_KEY = "rating_comment"
+RATING_COMMENT_WINDOW_S = 30 * 60.0
 
 
 async def relay_to_ticket(update: Update, context: BotContext, text: str) -> bool:
@@ -72,11 +77,58 @@ async def on_rate(update: Update, context: BotContext) -> None:
     await answer_callback(update, texts.RATE_THANKS.format(score=score))
     with contextlib.suppress(BadRequest):
         await query.edit_message_reply_markup(None)  # the buttons are spent
+    context.udata[RATING_COMMENT_KEY] = {"ticket_id": ticket_id, "at": time.time()}
+    prompt = texts.RATE_COMMENT_PROMPT_UNHAPPY if code == "u" else texts.RATE_COMMENT_PROMPT
+    await reply_text(update, context, prompt.format(minutes=int(RATING_COMMENT_WINDOW_S // 60)))
+
+
+async def take_rating_comment(update: Update, context: BotContext, text: str) -> bool:
+    """If a rating comment was invited (and not expired), attach ``text`` to it; False otherwise.
+
+    A refusal by the desk (e.g. text too long) falls through, so the message is handled as usual, never lost.
+    """
+    pending = context.udata.pop(RATING_COMMENT_KEY, None)
+    if not pending or time.time() - float(pending["at"]) > RATING_COMMENT_WINDOW_S:
+        return False
+    try:
+        ticket = await context.services.desk.add_rating_comment(pending["ticket_id"], user_id(update), text)
+    except DeskError as exc:
+        log.info("rating comment not taken: %s", exc.message)
+        return False
+    kick_outbox(context)
+    relayed = ticket.state != "closed"  # 不满意: the ticket is reopened and its commissioner got the comment
+    reply = texts.RATE_COMMENT_RELAYED if relayed else texts.RATE_COMMENT_SAVED
+    await reply_text(update, context, reply.format(number=ticket.number))
+    return True
+
+
+async def on_skip(update: Update, context: BotContext) -> None:
+    """/skip — no comment on the rating."""
+    had = context.udata.pop(RATING_COMMENT_KEY, None) is not None
+    await reply_text(update, context, texts.RATE_COMMENT_SKIPPED if had else texts.NOTHING_TO_SKIP)
+
+
+async def drop_rating_comment(update: Update, context: BotContext) -> None:
+    """Any command (except /skip, which answers) or other button: the invitation to comment lapses."""
+    message = update.effective_message
+    if message is not None and message.text and message.text.split()[0].split("@")[0].lower() == "/skip":
+        return
+    if context.user_data:
+        context.user_data.pop(RATING_COMMENT_KEY, None)
 
 
 def handlers() -> list[Any]:
     private = filters.ChatType.PRIVATE
     return [
         CommandHandler("mytickets", my_tickets, filters=private),
+        CommandHandler("skip", on_skip, filters=private),
         CallbackQueryHandler(on_rate, pattern=keyboards.RATE),
+    ]
+
+
+def lapse_handlers() -> list[Any]:
+    """Run in their own group before group 0, without stopping the update: they only drop the invitation."""
+    return [
+        MessageHandler(filters.ChatType.PRIVATE & filters.COMMAND, drop_rating_comment),
+        CallbackQueryHandler(drop_rating_comment, pattern=r"^(?!rate:)"),
     ]

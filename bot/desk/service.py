@@ -865,6 +865,30 @@ class Desk:
             return await self._public(s, t)
 
     @retry_on_conflict
+    async def add_rating_comment(self, ref: int | str, enterprise_tg_id: int, comment: str) -> TicketPublic:
+        """The requester's comment on their latest rating, sent after the buttons; a 不满意 one also reaches the commissioner."""
+        comment = self._text(comment, "评价意见", MAX_TEXT)
+        now = self.now()
+        async with self._tx() as s:
+            t = await self._ticket(s, ref)
+            self._require_owner(t, enterprise_tg_id)
+            stmt = select(Rating).where(Rating.ticket_id == t.id).order_by(col(Rating.id).desc())
+            rating = (await s.exec(stmt)).first()
+            if rating is None:
+                raise IllegalTransition(f"工单 {t.number} 还没有评价。")
+            if rating.comment:
+                raise IllegalTransition(f"工单 {t.number} 的这次评价已有意见。")
+            rating.comment = comment
+            actor = Actor(AuthorKind.ENTERPRISE, enterprise_tg_id, t.requester_name)
+            self._audit(s, t, actor, "rating_comment", t.state, t.state, f"{rating.score} {comment}")
+            if rating.score == RatingScore.UNSATISFIED.value and t.state != TicketState.CLOSED:
+                # What is still unresolved: to the commissioner like any enterprise message (one notification).
+                await self._notify(s, t, Audience.STAFF, "enterprise_message", f"【{t.number} 企业不满意的原因】{comment}")
+                s.add(TicketMessage(ticket_id=t.id, author_kind=AuthorKind.ENTERPRISE.value, author_tg_id=enterprise_tg_id, text=comment, created_at=now))  # type: ignore[arg-type]
+            t.updated_at = now
+            return await self._public(s, t)
+
+    @retry_on_conflict
     async def close(self, ref: int | str, staff_tg_id: int, note: str) -> TicketPublic:
         """对账销号 by staff: only a resolved ticket with a resolution note, and a closing note is required."""
         note = self._text(note, "销号说明", MAX_TEXT)

@@ -7,9 +7,10 @@ from datetime import timedelta
 import pytest
 
 from bot.clock import FakeClock
+from bot.desk.errors import IllegalTransition, InvalidInput, PermissionDenied
 from bot.desk.service import Desk
 from bot.models import EnterpriseCreate, TicketCreate
-from tests.desk.conftest import COMMISSIONER_A, COMMISSIONER_B, LEADER, OWNER, SH, VALID_CODE, sh
+from tests.desk.conftest import COMMISSIONER_A, COMMISSIONER_B, LEADER, OWNER, SH, STRANGER, VALID_CODE, sh
 
 
 async def _enterprise_ticket(desk: Desk, **kw: object) -> str:
@@ -157,6 +158,39 @@ async def test_unhappy_rating_reopens_with_a_followup(staffed: Desk, clock: Fake
     t = await desk.rate(number, OWNER, "基本满意")
     assert t.state == "closed"
     assert [(r.round, r.score) for r in await desk.ratings(number)] == [(1, "不满意"), (2, "基本满意")]
+
+
+async def test_rating_comment_after_the_buttons(staffed: Desk, clock: FakeClock) -> None:
+    """A comment sent after the rating attaches to it, audited; a 不满意 one also goes to the commissioner once."""
+    desk = staffed
+    number = await _enterprise_ticket(desk)
+    clock.set(sh(2026, 10, 8, 9, 30))
+    await desk.claim(number, COMMISSIONER_A)
+    with pytest.raises(IllegalTransition):  # nothing rated yet
+        await desk.add_rating_comment(number, OWNER, "还没评价")
+    await desk.resolve(number, COMMISSIONER_A, "已答复：需等待省局审批。")
+    await desk.rate(number, OWNER, "不满意")
+    with pytest.raises(PermissionDenied):
+        await desk.add_rating_comment(number, STRANGER, "不是我的工单")
+    before = await _kinds(desk, "staff")
+    t = await desk.add_rating_comment(number, OWNER, "  许可证还是没有发下来。 ")
+    assert t.state == "reopened"
+    assert [(r.score, r.comment) for r in await desk.ratings(number)] == [("不满意", "许可证还是没有发下来。")]
+    assert (await desk.audit_log(number))[-1].action == "rating_comment"
+    assert await _kinds(desk, "staff") == [*before, "enterprise_message"]
+    assert (await desk.messages(number))[-1].text == "许可证还是没有发下来。"
+    with pytest.raises(IllegalTransition):  # one comment per rating
+        await desk.add_rating_comment(number, OWNER, "再补一句")
+
+    await desk.resolve(number, COMMISSIONER_A, "省局已批复，许可证已发放。")
+    await desk.rate(number, OWNER, "满意")
+    before = await _kinds(desk)
+    t = await desk.add_rating_comment(number, OWNER, "办得快")
+    assert t.state == "closed"  # a comment on a closed ticket is stored, nobody is notified
+    assert [r.comment for r in await desk.ratings(number)] == ["许可证还是没有发下来。", "办得快"]
+    assert await _kinds(desk) == before
+    with pytest.raises(InvalidInput):
+        await desk.add_rating_comment(number, OWNER, "   ")
 
 
 async def test_no_rating_reminds_then_closes_as_unrated(staffed: Desk, clock: FakeClock) -> None:

@@ -88,8 +88,15 @@ async def test_full_loop_from_question_to_rating(bot: RunningBot) -> None:
     ticket = await bot.services.desk.get_ticket(number)
     assert ticket.state == "closed"
     ratings = await bot.services.desk.ratings(number)
-    assert [r.score for r in ratings] == ["满意"]
+    assert [r.score for r in ratings] == ["满意"]  # recorded at once, before any comment
     await api.wait_for(lambda e: e.thread_id == topic.thread_id and "获评" in e.text)
+
+    # The rating invites an optional comment; the owner's next text is attached to it.
+    prompt = texts.RATE_COMMENT_PROMPT.format(minutes=30)
+    await api.wait_for(lambda e: e.chat_id == owner.user_id and e.text == prompt)
+    owner.send("专员很负责，办得快。")
+    await owner.expect(texts.RATE_COMMENT_SAVED.format(number=number))
+    assert [r.comment for r in await bot.services.desk.ratings(number)] == ["专员很负责，办得快。"]
 
     # A button on the closed ticket changes nothing.
     cb = commissioner.press(card, "办结")
@@ -102,6 +109,82 @@ async def test_full_loop_from_question_to_rating(bot: RunningBot) -> None:
     owner.send("/mytickets")
     listing = await owner.expect("您的工单")
     assert number in listing.text and "已销号" in listing.text
+
+
+async def resolve_and_rate(bot: RunningBot, owner: FakeUser, card: BotEvent, score: str) -> None:
+    """The commissioner resolves the ticket; the owner presses ``score`` and gets the comment invitation."""
+    commissioner = bot.user(COMMISSIONER_ID, "李专员")
+    commissioner.press(card, "办结")
+    await commissioner.expect("办结说明", chat_id=STAFF_GROUP, thread_id=card.thread_id)
+    commissioner.send("已答复办理进度。", chat_id=STAFF_GROUP, thread_id=card.thread_id)
+    rate_request = await owner.expect(lambda e: "请评价" in e.text and bool(e.buttons()))
+    cb = owner.press(rate_request, score)
+    assert (await bot.api.wait_callback_answer(cb)).text == texts.RATE_THANKS.format(score=score)
+    prompt = texts.RATE_COMMENT_PROMPT_UNHAPPY if score == "不满意" else texts.RATE_COMMENT_PROMPT
+    await bot.api.wait_for(lambda e: e.chat_id == owner.user_id and e.text == prompt.format(minutes=30))
+    owner.skip_all()
+
+
+async def test_rating_comment_unhappy_reaches_commissioner_once(bot: RunningBot) -> None:
+    api = bot.api
+    owner = bot.user(603, "钱老板")
+    commissioner = bot.user(COMMISSIONER_ID, "李专员")
+    owner.send("/skip")  # nothing pending
+    await owner.expect(texts.NOTHING_TO_SKIP)
+    confirmation = await escalate_via_intake(bot, owner, "食品经营许可证三周没发下来")
+    number = confirmation.text.split("工单号 ")[1].split("。")[0]
+    card = await api.wait_for(lambda e: e.chat_id == STAFF_GROUP and number in e.text and bool(e.buttons()))
+    cb = commissioner.press(card, "认领")
+    assert "已处理" in (await api.wait_callback_answer(cb)).text
+
+    # 不满意: the ticket reopens; the comment is stored and reaches the topic once, not relayed again.
+    await resolve_and_rate(bot, owner, card, "不满意")
+    assert [r.score for r in await bot.services.desk.ratings(number)] == ["不满意"]
+    owner.send("窗口还是要求补交原件。")
+    await owner.expect(texts.RATE_COMMENT_RELAYED.format(number=number))
+    assert [r.comment for r in await bot.services.desk.ratings(number)] == ["窗口还是要求补交原件。"]
+    # The next text is relayed to the reopened ticket as usual.
+    owner.send("原件明天可以送到。")
+    await owner.expect(texts.RELAYED_TO_STAFF.format(number=number))
+    await api.wait_for(lambda e: e.thread_id == card.thread_id and "原件明天可以送到" in e.text)
+    in_topic = [e for e in api.events if e.thread_id == card.thread_id and "补交原件" in e.text]
+    assert len(in_topic) == 1 and "不满意" in in_topic[0].text
+
+    # Any command drops the invitation: the next text is a question again, answered by the knowledge core.
+    await resolve_and_rate(bot, owner, card, "基本满意")
+    owner.send("/mytickets")
+    await owner.expect("您的工单")
+    owner.send("食品经营许可证怎么办理？")
+    await owner.expect(lambda e: bool(e.buttons()))
+    assert [r.comment for r in await bot.services.desk.ratings(number)] == ["窗口还是要求补交原件。", ""]
+
+
+async def test_rating_comment_expires_and_skip(bot: RunningBot) -> None:
+    api = bot.api
+    owner = bot.user(604, "孙老板")
+    commissioner = bot.user(COMMISSIONER_ID, "李专员")
+    confirmation = await escalate_via_intake(bot, owner, "食品经营许可证延续一直没有结果")
+    number = confirmation.text.split("工单号 ")[1].split("。")[0]
+    card = await api.wait_for(lambda e: e.chat_id == STAFF_GROUP and number in e.text and bool(e.buttons()))
+    cb = commissioner.press(card, "认领")
+    assert "已处理" in (await api.wait_callback_answer(cb)).text
+
+    # /skip: nothing is attached; the reopened ticket's relay still works.
+    await resolve_and_rate(bot, owner, card, "不满意")
+    owner.send("/skip")
+    await owner.expect(texts.RATE_COMMENT_SKIPPED)
+    owner.send("请尽快回电。")
+    await owner.expect(texts.RELAYED_TO_STAFF.format(number=number))
+    assert [r.comment for r in await bot.services.desk.ratings(number)] == [""]
+
+    # An invitation older than the window is not taken: the text is handled as a question.
+    from handlers.tickets import RATING_COMMENT_KEY
+
+    await resolve_and_rate(bot, owner, card, "满意")
+    bot.app.user_data[owner.user_id][RATING_COMMENT_KEY]["at"] -= 31 * 60
+    owner.send("食品经营许可证延续怎么办理？")
+    await owner.expect(lambda e: bool(e.buttons()))
+    assert [r.comment for r in await bot.services.desk.ratings(number)] == ["", ""]
 
 
 async def test_staff_commands_and_need_materials(bot: RunningBot) -> None:
