@@ -27,6 +27,7 @@ from bot.clock import Clock
 from bot.config import Settings
 from bot.context import SERVICES_KEY, BotContext
 from bot.services import Services
+from bot.telegram_http import AiohttpRequest
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +100,8 @@ def _install_token_redaction(token: str) -> None:
     targets: list[logging.Filterer] = [*logging.getLogger().handlers]
     targets += [logging.getLogger(name) for name in (
         "telegram", "telegram.Bot", "telegram.ext.ExtBot", "telegram.ext.Updater", "telegram.ext.Application",
-        "telegram.request", "httpx", "httpcore", __name__, "handlers",
+        "telegram.request", "httpx", "httpcore", "aiohttp", "aiohttp.client", "bot.telegram_http", __name__,
+        "handlers",
     )]
     for target in targets:
         if not any(isinstance(f, _RedactToken) and f.token == token for f in target.filters):
@@ -170,16 +172,12 @@ def build_application(
         .concurrent_updates(PerChatUpdateProcessor(tg.concurrent_updates))
         .post_init(post_init)
         .post_shutdown(post_shutdown)
-        # Downloads of admin uploads can be large; the defaults (5 s) are for small API calls.
-        .read_timeout(30)
-        .write_timeout(60)
-        .get_updates_read_timeout(40)
-        # httpcore scans every pooled connection (twice, one scan quadratic) on each request; with
-        # PTB's default of 256 connections a burst kept ~60 open and that scan was a quarter of the
-        # event loop's CPU (profiled, 200-chat burst). 16 connections still carry far more than
-        # Telegram's ~30 msg/s; requests queue for one instead, so they may wait longer than 1 s.
-        .connection_pool_size(HTTP_POOL_SIZE)
-        .pool_timeout(30)
+        # aiohttp instead of PTB's httpx (see bot/telegram_http.py). Downloads of admin uploads can be
+        # large: the read/write timeouts are far above PTB's 5 s defaults, meant for small API calls.
+        # 16 connections carry far more than Telegram's ~30 msg/s; a burst queues for a free one.
+        .request(AiohttpRequest(connection_pool_size=HTTP_POOL_SIZE, read_timeout=30, write_timeout=60,
+                                pool_timeout=30, media_write_timeout=60))
+        .get_updates_request(AiohttpRequest(connection_pool_size=1, read_timeout=40, pool_timeout=30))
     )
     app = builder.build()
     from handlers import register
