@@ -31,6 +31,7 @@ from bot.analytics import Analytics
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.db import init_db, make_async_engine, make_sessionmaker
+from bot.staff_cards import StaffCards
 
 if TYPE_CHECKING:
     from bot.desk.service import Desk
@@ -357,6 +358,7 @@ class Services:
     flood: FloodLimiter
     clock: Clock
     claims: OutboxClaims
+    cards: StaffCards
     answers: AnswerCache | None
     owns_knowledge: bool = True
 
@@ -403,6 +405,7 @@ class Services:
             clock=clock,
             answers=answers,
             claims=OutboxClaims(sessions, worker=f"{os.getpid()}-{uuid.uuid4().hex[:8]}"),
+            cards=StaffCards(sessions),
             owns_knowledge=owns,
         )
 
