@@ -27,11 +27,26 @@ async def send_html(
     reply_to: int | None = None,
 ) -> Message:
     """Send pre-split HTML chunks; the keyboard goes on the last one. Returns the last message."""
-    message: Message | None = None
+    messages = await send_html_all(context, chat_id, chunks, keyboard=keyboard, thread_id=thread_id,
+                                   reply_to=reply_to)
+    return messages[-1]
+
+
+async def send_html_all(
+    context: BotContext,
+    chat_id: int,
+    chunks: Sequence[str],
+    *,
+    keyboard: InlineKeyboardMarkup | None = None,
+    thread_id: int | None = None,
+    reply_to: int | None = None,
+) -> list[Message]:
+    """send_html, returning every message sent (for messages the bot edits later, like a ticket card)."""
+    messages: list[Message] = []
     chunks = [c for c in chunks if c.strip()] or ["…"]
     for i, chunk in enumerate(chunks):
         last = i == len(chunks) - 1
-        message = await context.bot.send_message(
+        messages.append(await context.bot.send_message(
             chat_id,
             chunk,
             parse_mode=ParseMode.HTML,
@@ -40,9 +55,8 @@ async def send_html(
             reply_parameters=ReplyParameters(reply_to, allow_sending_without_reply=True)
             if reply_to is not None and i == 0 else None,
             link_preview_options=LinkPreviewOptions(is_disabled=True),
-        )
-    assert message is not None
-    return message
+        ))
+    return messages
 
 
 async def reply_text(update: Update, context: BotContext, text: str, *,

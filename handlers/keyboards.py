@@ -90,12 +90,14 @@ def rating(ticket_id: int) -> InlineKeyboardMarkup:
     ]])
 
 
-def staff_ticket(ticket_id: int) -> InlineKeyboardMarkup:
+def staff_ticket(ticket_id: int, *, claimable: bool = True) -> InlineKeyboardMarkup:
+    """The ticket card's actions; 认领 only while someone can still claim it (the desk checks anyway)."""
     def b(label: str, action: str) -> InlineKeyboardButton:
         return InlineKeyboardButton(label, callback_data=f"tk:{action}:{ticket_id}")
 
+    first = [b(texts.BTN_TRANSFER, "xfer"), b(texts.BTN_NEED, "need")]
     return InlineKeyboardMarkup([
-        [b(texts.BTN_CLAIM, "claim"), b(texts.BTN_TRANSFER, "xfer"), b(texts.BTN_NEED, "need")],
+        [b(texts.BTN_CLAIM, "claim"), *first] if claimable else first,
         [b(texts.BTN_RESOLVE, "done"), b(texts.BTN_UPGRADE, "up")],
     ])
 

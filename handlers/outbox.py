@@ -1,9 +1,12 @@
 """Delivery of the desk's outbox (notifications) to Telegram, run by the JobQueue and after desk actions.
 
-Never twice, never lost: each row is claimed (bot.services.OutboxClaims) before sending and marked sent
-only after Telegram accepted the message; a failure marks it failed (attempts + 1) and it is retried at
-the next run. Staff notifications go into the ticket's forum topic (created on first use, with the
-ticket card and its buttons); leader notifications also go to each leader privately.
+Never lost, and not twice while the bot runs: each row is claimed (bot.services.OutboxClaims) before
+sending and marked sent only after Telegram accepted the message; a failure marks it failed (attempts + 1)
+and it is retried at the next run. (A crash between Telegram's accept and the mark repeats that one
+message after the claim's lease: Telegram has no idempotency key, and a repeat beats a loss.) Staff
+notifications go into the ticket's forum topic (created on first use, with the ticket card and its
+buttons); leader notifications also go to each leader privately. Every ticket a delivered row belongs to
+gets its card brought up to date (state, assignee, deadlines, which buttons apply).
 """
 
 from __future__ import annotations
@@ -11,14 +14,17 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from telegram import InlineKeyboardMarkup, LinkPreviewOptions
+from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 
 from bot.context import BotContext
 from bot.desk.errors import DeskError
-from bot.desk.states import Audience
+from bot.desk.states import CLAIMABLE_STATES, Audience, TicketState
 from bot.models import NotificationPublic, TicketPublic
+from bot.staff_cards import digest
 from handlers import keyboards, render, texts
-from handlers.common import send_html
+from handlers.common import send_html, send_html_all
 
 log = logging.getLogger(__name__)
 
@@ -57,23 +63,30 @@ async def _deliver_batch(context: BotContext) -> int:
     desk = services.desk
     rows = await desk.pending_notifications(limit=50)
     sent = 0
-    for row in rows:
-        if not await services.claims.claim(row.id):
-            continue  # another worker has it
-        try:
-            await _deliver_one(context, row)
-        except RetryAfter as exc:
-            await desk.mark_notification_failed(row.id, f"RetryAfter {exc.retry_after}")
+    changed_tickets: dict[int, None] = {}  # ordered set: cards to bring up to date after the batch
+    try:
+        for row in rows:
+            if not await services.claims.claim(row.id):
+                continue  # another worker has it
+            if row.ticket_id is not None:
+                changed_tickets[row.ticket_id] = None
+            try:
+                await _deliver_one(context, row)
+            except RetryAfter as exc:
+                await desk.mark_notification_failed(row.id, f"RetryAfter {exc.retry_after}")
+                await services.claims.release(row.id)
+                return sent  # Telegram asks us to slow down: stop this run
+            except (Forbidden, BadRequest, NetworkError, TelegramError, DeskError) as exc:
+                log.warning("notification %s (%s) not delivered: %s", row.id, row.kind, exc)
+                await desk.mark_notification_failed(row.id, f"{type(exc).__name__}: {exc}")
+                await services.claims.release(row.id)
+                continue
+            await desk.mark_notification_sent(row.id)
             await services.claims.release(row.id)
-            return sent  # Telegram asks us to slow down: stop this run
-        except (Forbidden, BadRequest, NetworkError, TelegramError, DeskError) as exc:
-            log.warning("notification %s (%s) not delivered: %s", row.id, row.kind, exc)
-            await desk.mark_notification_failed(row.id, f"{type(exc).__name__}: {exc}")
-            await services.claims.release(row.id)
-            continue
-        await desk.mark_notification_sent(row.id)
-        await services.claims.release(row.id)
-        sent += 1
+            sent += 1
+    finally:
+        for ticket_id in changed_tickets:
+            await refresh_card(context, ticket_id)
     return sent
 
 
@@ -128,13 +141,25 @@ async def _to_leaders(context: BotContext, row: NotificationPublic) -> None:
             log.info("leader %s not reached privately: %s", leader.tg_user_id, exc)
 
 
+def _card(context: BotContext, ticket: TicketPublic) -> tuple[list[str], InlineKeyboardMarkup | None]:
+    """The card's HTML chunks and buttons for the ticket as it is now (no buttons once resolved or closed)."""
+    chunks = render.split_html(render.ticket_card(ticket, tz=context.services.settings.desk.timezone))
+    state = TicketState(ticket.state)
+    if state in (TicketState.RESOLVED, TicketState.CLOSED):
+        return chunks, None  # the enterprise's rating (or nothing) comes next; old buttons would only refuse
+    return chunks, keyboards.staff_ticket(ticket.id, claimable=state in CLAIMABLE_STATES)
+
+
+def _card_digest(chunks: list[str], keyboard: InlineKeyboardMarkup | None) -> str:
+    return digest(chunks, keyboard.to_dict() if keyboard is not None else None)
+
+
 async def open_staff_thread(context: BotContext, ticket: TicketPublic) -> None:
     """Create the ticket's forum topic (or, without topics, a card message that replies thread under)."""
-    settings = context.services.settings
-    group = settings.telegram.staff_group_id
-    card = render.split_html(render.ticket_card(ticket, tz=settings.desk.timezone))
-    keyboard = keyboards.staff_ticket(ticket.id)
-    if settings.telegram.use_topics:
+    services = context.services
+    group = services.settings.telegram.staff_group_id
+    chunks, keyboard = _card(context, ticket)
+    if services.settings.telegram.use_topics:
         name = texts.TOPIC_NAME.format(number=ticket.number, title=ticket.title)[:128]
         try:
             topic = await context.bot.create_forum_topic(group, name)
@@ -143,11 +168,50 @@ async def open_staff_thread(context: BotContext, ticket: TicketPublic) -> None:
             log.warning("cannot create a forum topic in %s (%s); using a reply thread", group, exc.message)
         else:
             # Saved before the card is shown, so nobody can press 认领 while the row is being written.
-            await context.services.desk.set_staff_thread(ticket.id, group, topic.message_thread_id)
-            await send_html(context, group, card, keyboard=keyboard, thread_id=topic.message_thread_id)
+            await services.desk.set_staff_thread(ticket.id, group, topic.message_thread_id)
+            messages = await send_html_all(context, group, chunks, keyboard=keyboard,
+                                           thread_id=topic.message_thread_id)
+            await services.cards.save(ticket.id, group, [m.message_id for m in messages],
+                                      _card_digest(chunks, keyboard))
             return
-    message = await send_html(context, group, card, keyboard=keyboard)
-    await context.services.desk.set_staff_thread(ticket.id, group, message.message_id)
+    messages = await send_html_all(context, group, chunks, keyboard=keyboard)
+    await services.desk.set_staff_thread(ticket.id, group, messages[-1].message_id)
+    await services.cards.save(ticket.id, group, [m.message_id for m in messages], _card_digest(chunks, keyboard))
+
+
+async def refresh_card(context: BotContext, ticket_id: int) -> None:
+    """Edit the ticket's card in the staff group to show its current state; best effort, never raises.
+
+    A card that cannot be edited (deleted by someone, or a desk error) is logged and left: the topic's
+    own messages still tell the story, and delivery of notifications must not depend on the card.
+    """
+    services = context.services
+    try:
+        place = await services.cards.get(ticket_id)
+        if place is None or not place.message_ids:
+            return  # no staff group, or the card predates this record
+        ticket = await services.desk.get_ticket(ticket_id)
+        chunks, keyboard = _card(context, ticket)
+        rendered = _card_digest(chunks, keyboard)
+        if rendered == place.rendered:
+            return
+        # The transcript is fixed at intake, so the card keeps its number of messages; should the split
+        # ever shift, the header (state, assignee, deadlines) in the first message is what must be current.
+        for i, message_id in enumerate(place.message_ids):
+            chunk = chunks[i] if i < len(chunks) else "…"
+            last = i == len(place.message_ids) - 1
+            try:
+                await context.bot.edit_message_text(
+                    chunk, chat_id=place.chat_id, message_id=message_id, parse_mode=ParseMode.HTML,
+                    reply_markup=keyboard if last else None,
+                    link_preview_options=LinkPreviewOptions(is_disabled=True),
+                )
+            except BadRequest as exc:
+                if "not modified" not in exc.message.lower():
+                    raise
+        await services.cards.set_rendered(ticket_id, rendered)
+    except (TelegramError, DeskError) as exc:
+        log.warning("card of ticket %s not updated: %s", ticket_id, exc)
 
 
 async def post_in_thread(context: BotContext, ticket: TicketPublic, text: str) -> None:

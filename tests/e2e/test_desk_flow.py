@@ -59,6 +59,13 @@ async def test_full_loop_from_question_to_rating(bot: RunningBot) -> None:
     assert "已处理：认领" in (await api.wait_callback_answer(cb)).text
     claimed = await owner.expect("已由服务专员李专员受理")
     assert number in claimed.text
+    # The card itself now says who has it; 认领 is gone, the other actions stay.
+    def card_edit(e: BotEvent) -> bool:
+        return e.method == "editMessageText" and e.message_id == card.message_id
+
+    claimed_card = await api.wait_for(lambda e: card_edit(e) and "已受理" in e.text)
+    assert "承办：李专员" in claimed_card.text and claimed_card.thread_id == topic.thread_id
+    assert [label for label, _ in claimed_card.buttons()] == ["转派", "需企业补充", "办结", "升级"]
 
     # What the commissioner writes in the topic reaches the owner, and back.
     commissioner.send("您好，请提供环评受理回执的照片或编号。", chat_id=STAFF_GROUP, thread_id=topic.thread_id)
@@ -90,6 +97,8 @@ async def test_full_loop_from_question_to_rating(bot: RunningBot) -> None:
     ratings = await bot.services.desk.ratings(number)
     assert [r.score for r in ratings] == ["满意"]  # recorded at once, before any comment
     await api.wait_for(lambda e: e.thread_id == topic.thread_id and "获评" in e.text)
+    closed_card = await api.wait_for(lambda e: card_edit(e) and "已销号" in e.text)
+    assert closed_card.buttons() == []  # nothing left to press on a closed ticket
 
     # The rating invites an optional comment; the owner's next text is attached to it.
     prompt = texts.RATE_COMMENT_PROMPT.format(minutes=30)
@@ -287,6 +296,8 @@ async def test_reply_thread_fallback_without_topics(api, tmp_path, knowledge) ->
         assert api.topics == [] and card.thread_id is None
         commissioner.press(card, "认领")
         await owner.expect("受理")
+        edited = await api.wait_for(lambda e: e.method == "editMessageText" and e.message_id == card.message_id)
+        assert "已受理" in edited.text and "认领" not in [label for label, _ in edited.buttons()]
         # Staff reply to the card (or to any bot message naming the ticket).
         commissioner.send("请问具体是哪个项目？", chat_id=STAFF_GROUP, reply_to=card.message_id)
         relayed = await owner.expect("哪个项目")
@@ -295,6 +306,13 @@ async def test_reply_thread_fallback_without_topics(api, tmp_path, knowledge) ->
         back = await api.wait_for(lambda e: e.chat_id == STAFF_GROUP and "新厂房" in e.text)
         commissioner.send("收到，正在协调。", chat_id=STAFF_GROUP, reply_to=back.message_id)
         assert "正在协调" in (await owner.expect("正在协调")).text
+
+        # Someone deleted the card: the bot cannot update it, and everything else still arrives.
+        api.messages.pop((STAFF_GROUP, card.message_id))
+        await bot.services.desk.escalate(number, COMMISSIONER_ID, "需要领导协调用地指标")
+        await owner.expect("提请领导督办")
+        assert (await bot.services.desk.get_ticket(number)).state == "escalated"
+        assert not [e for e in api.events if e.method == "editMessageText" and "已升级督办" in e.text]
 
 
 async def test_topics_configured_but_group_is_not_a_forum(api, tmp_path, knowledge) -> None:  # type: ignore[no-untyped-def]
