@@ -28,12 +28,17 @@ PROGRESS_EVERY_S = 1.0
 
 
 async def on_document(update: Update, context: BotContext) -> None:
-    """A document in private chat: admins' files are ingested; others are told politely."""
+    """A document in private chat: admins' files are ingested; an owner's goes to their open ticket;
+    others are told politely."""
     message = update.effective_message
     assert message is not None and message.document is not None
     services = context.services
     ingest = services.ingest
     if not await services.is_admin(user_id(update)):
+        from handlers.tickets import relay_attachment_to_ticket
+
+        if await relay_attachment_to_ticket(update, context):  # an owner's materials for the commissioner
+            return
         await reply_text(update, context, texts.UPLOAD_NOT_ADMIN)
         return
     document = message.document

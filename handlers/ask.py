@@ -94,7 +94,13 @@ async def on_ask_command(update: Update, context: BotContext) -> None:
 
 
 async def on_not_text(update: Update, context: BotContext) -> None:
-    """Stickers, photos, voice… where a question (or a message for the commissioner) is expected."""
+    """Stickers, photos, voice… where a question (or a message for the commissioner) is expected.
+
+    With an open ticket, photos, files and voice are materials for the commissioner and are relayed."""
+    from handlers.tickets import relay_attachment_to_ticket
+
+    if await relay_attachment_to_ticket(update, context):
+        return
     if await context.services.desk.open_ticket_for_enterprise(user_id(update)) is not None:
         await reply_text(update, context, texts.RELAY_NOT_TEXT)
         return

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from telegram import InlineKeyboardMarkup, LinkPreviewOptions
+from telegram import InlineKeyboardMarkup, LinkPreviewOptions, ReplyParameters
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 
@@ -227,6 +227,37 @@ async def post_in_thread(context: BotContext, ticket: TicketPublic, text: str) -
                 raise
             # The ticket fell back to a reply thread when it was opened (see open_staff_thread).
     await send_html(context, chat_id, render.plain_messages(text), reply_to=ticket.staff_thread_id)
+
+
+async def copy_into_thread(context: BotContext, ticket: TicketPublic, from_chat_id: int, message_id: int) -> bool:
+    """Copy an attachment the enterprise sent into the ticket's topic (reply thread; no staff group: the
+    assignee's private chat). False when there is nowhere to put it yet or Telegram refused."""
+    settings = context.services.settings.telegram
+    try:
+        if not settings.staff_group_id:
+            if ticket.assignee_tg_id is None:
+                return False
+            await context.bot.copy_message(ticket.assignee_tg_id, from_chat_id, message_id)
+            return True
+        if ticket.staff_thread_id is None:
+            return False  # the topic opens with the first delivery of the ticket; the note says so
+        chat_id = ticket.staff_chat_id or settings.staff_group_id
+        if settings.use_topics:
+            try:
+                await context.bot.copy_message(chat_id, from_chat_id, message_id,
+                                               message_thread_id=ticket.staff_thread_id)
+                return True
+            except BadRequest as exc:
+                if "thread not found" not in exc.message.lower():
+                    raise
+        await context.bot.copy_message(
+            chat_id, from_chat_id, message_id,
+            reply_parameters=ReplyParameters(ticket.staff_thread_id, allow_sending_without_reply=True),
+        )
+        return True
+    except TelegramError as exc:
+        log.warning("attachment %s/%s not copied to ticket %s: %s", from_chat_id, message_id, ticket.id, exc)
+        return False
 
 
 async def scheduler_tick(context: BotContext) -> None:

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from telegram import Message, Update
+from telegram.error import TelegramError
 from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
 from bot.config import Settings
@@ -22,6 +23,7 @@ from bot.desk.states import AuthorKind
 from bot.models import TicketPublic
 from handlers import keyboards, render, texts
 from handlers.common import answer_callback, kick_outbox, reply_text, send_html, user_id
+from handlers.tickets import RELAYABLE_MEDIA, attachment_note
 
 log = logging.getLogger(__name__)
 
@@ -220,6 +222,37 @@ async def on_group_text(update: Update, context: BotContext) -> None:
     kick_outbox(context)
 
 
+async def on_group_attachment(update: Update, context: BotContext) -> None:
+    """A photo/file/voice staff post in a ticket topic: recorded on the ticket, copied to the enterprise."""
+    message = update.effective_message
+    assert message is not None
+    noted = attachment_note(message)
+    ticket = await _ticket_for(context, message) if noted is not None else None
+    if noted is None or ticket is None:
+        return
+    services = context.services
+    uid = user_id(update)
+    if await services.staff_member(uid) is None:
+        await reply_text(update, context, texts.STAFF_ONLY)
+        return
+    kind, note = noted
+    try:
+        # Recorded first: the desk refuses a closed ticket or an outsider before anything reaches the owner.
+        await services.desk.add_message(ticket.id, AuthorKind.STAFF, uid, note)
+    except DeskError as exc:
+        await reply_text(update, context, _desk_error_text(exc))
+        return
+    if ticket.requester_tg_id is None:
+        await reply_text(update, context, texts.ATTACHMENT_TO_ENTERPRISE_FAILED.format(
+            kind=kind, error=texts.ENTERPRISE_NOT_ON_TELEGRAM))
+    else:
+        try:
+            await context.bot.copy_message(ticket.requester_tg_id, message.chat_id, message.message_id)
+        except TelegramError as exc:
+            await reply_text(update, context, texts.ATTACHMENT_TO_ENTERPRISE_FAILED.format(kind=kind, error=exc.message))
+    kick_outbox(context)
+
+
 def handlers(settings: Settings) -> list[Any]:
     group = settings.telegram.staff_group_id
     staff_chat = filters.Chat(chat_id=group) if group else filters.ChatType.GROUPS
@@ -230,4 +263,5 @@ def handlers(settings: Settings) -> list[Any]:
         CallbackQueryHandler(on_ticket_button, pattern=keyboards.TK),
         CallbackQueryHandler(on_transfer, pattern=keyboards.XF),
         MessageHandler(staff_chat & filters.TEXT & ~filters.COMMAND, on_group_text),
+        MessageHandler(staff_chat & RELAYABLE_MEDIA, on_group_attachment),
     ]

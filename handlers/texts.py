@@ -115,7 +115,16 @@ MYTICKETS_TITLE = "您的工单："
 MYTICKETS_LINE = "{number}　{title}　{state}{due}"
 MYTICKETS_DUE = "（办结时限 {due}）"
 RELAYED_TO_STAFF = "已转给工单 {number} 的服务专员。"
-RELAY_NOT_TEXT = "目前只能转交文字消息，请用文字说明（材料可说明清单，专员会告知提交方式）。"
+RELAYED_ATTACHMENT = "{kind}已转给工单 {number} 的服务专员。"
+ATTACHMENT_KEPT = "{kind}暂时没能转给专员（已记下您发过附件）。请稍后重新发送，或用文字说明内容。"
+# The desk's record of an attachment (what the other side reads, and the ticket's transcript keeps).
+ATTACHMENT_NOTE = "〔{kind}〕{caption}"
+ATTACHMENT_NOT_COPIED = "（附件未能转到此处，请联系企业重新提供）"
+ATTACHMENT_TO_ENTERPRISE_FAILED = "{kind}没能发给企业：{error}（已记入工单）"
+ENTERPRISE_NOT_ON_TELEGRAM = "该工单不是企业通过机器人提交的，请用电话等方式联系企业"
+ATTACHMENT_KINDS = {"photo": "图片", "document": "文件", "video": "视频", "voice": "语音", "audio": "音频",
+                    "video_note": "视频消息"}
+RELAY_NOT_TEXT = "这类消息无法转交。请用文字说明，材料可以拍照或作为文件发送，会转给专员。"
 FROM_STAFF = "【工单 {number} · {who}】\n{text}"
 STAFF_ANON = "服务专员"
 RATE_PROMPT = "工单 {number} 已办结，请评价办理结果："

@@ -7,7 +7,7 @@ import logging
 import time
 from typing import Any
 
-from telegram import Update
+from telegram import Message, Update
 from telegram.error import BadRequest
 from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
@@ -16,6 +16,7 @@ from bot.desk.errors import DeskError
 from bot.desk.states import AuthorKind
 from handlers import keyboards, render, texts
 from handlers.common import answer_callback, kick_outbox, reply_text, user_id
+from handlers.outbox import copy_into_thread
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,51 @@ async def relay_to_ticket(update: Update, context: BotContext, text: str) -> boo
         return True
     kick_outbox(context)
     await reply_text(update, context, texts.RELAYED_TO_STAFF.format(number=ticket.number))
+    return True
+
+
+# Attachments that carry materials (回执, 证照, 现场照片…) and are worth a commissioner's eyes; stickers,
+# locations, contacts and the like are not relayed.
+RELAYABLE_MEDIA = (filters.PHOTO | filters.Document.ALL | filters.VIDEO | filters.VOICE | filters.AUDIO
+                   | filters.VIDEO_NOTE)
+
+
+def attachment_note(message: Message) -> tuple[str, str] | None:
+    """(kind label, the desk's record of it) for a relayable attachment, else None."""
+    field = next((k for k in texts.ATTACHMENT_KINDS if getattr(message, k, None)), None)  # same set as above
+    if field is None:
+        return None
+    kind = texts.ATTACHMENT_KINDS[field]
+    if message.document is not None and message.document.file_name:
+        kind = f"{kind}「{message.document.file_name[:80]}」"
+    return kind, texts.ATTACHMENT_NOTE.format(kind=kind, caption=(message.caption or "").strip())
+
+
+async def relay_attachment_to_ticket(update: Update, context: BotContext) -> bool:
+    """A photo/file/voice from an owner with an open ticket: copied to its topic and noted on the ticket.
+
+    The note goes through the desk (recorded, delivered by the outbox like any message), so even when the
+    copy fails the commissioner learns that something was sent; the owner is told either way.
+    """
+    message = update.effective_message
+    noted = attachment_note(message) if message is not None else None
+    if message is None or noted is None:
+        return False
+    desk = context.services.desk
+    ticket = await desk.open_ticket_for_enterprise(user_id(update))
+    if ticket is None:
+        return False
+    kind, note = noted
+    copied = await copy_into_thread(context, ticket, message.chat_id, message.message_id)
+    try:
+        await desk.add_message(ticket.id, AuthorKind.ENTERPRISE, user_id(update),
+                               note if copied else f"{note}{texts.ATTACHMENT_NOT_COPIED}")
+    except DeskError as exc:
+        await reply_text(update, context, exc.message)
+        return True
+    kick_outbox(context)
+    reply = texts.RELAYED_ATTACHMENT if copied else texts.ATTACHMENT_KEPT
+    await reply_text(update, context, reply.format(kind=kind, number=ticket.number))
     return True
 
 

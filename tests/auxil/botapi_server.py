@@ -2,7 +2,7 @@
 
 The real python-telegram-bot stack talks to it over HTTP exactly as it would to api.telegram.org:
 getUpdates with offset and long polling, getMe, sendMessage / editMessageText / editMessageReplyMarkup,
-answerCallbackQuery, createForumTopic, sendDocument, getFile plus file download, setMyCommands,
+answerCallbackQuery, createForumTopic, sendDocument, copyMessage, getFile plus file download, setMyCommands,
 sendChatAction, deleteWebhook / setWebhook. Unknown methods answer ``true`` so a new PTB call never
 hangs a test, but they are recorded in :attr:`BotApiServer.unknown_methods` for inspection.
 
@@ -498,6 +498,24 @@ class BotApiServer:
         self._record("sendDocument", message, params.get("parse_mode"))
         await self._notify()
         return message
+
+    _MEDIA_FIELDS = ("photo", "document", "video", "voice", "audio", "video_note", "sticker", "animation")
+
+    async def _m_copymessage(self, params: dict[str, Any]) -> Any:
+        source = self.messages.get((int(params["from_chat_id"]), int(params["message_id"])))
+        if source is None:
+            raise _ApiError(400, "Bad Request: message to copy not found")
+        media = {k: source[k] for k in self._MEDIA_FIELDS if k in source}
+        if not media and "text" not in source:
+            raise _ApiError(400, "Bad Request: message can't be copied")
+        extra: dict[str, Any] = dict(media) if media else {"text": source["text"]}
+        caption = params.get("caption", source.get("caption"))
+        if media and caption:
+            extra["caption"] = str(caption)
+        message = self._outgoing(params, extra)
+        self._record("copyMessage", message, params.get("parse_mode"))
+        await self._notify()
+        return {"message_id": message["message_id"]}
 
     async def _m_getfile(self, params: dict[str, Any]) -> Any:
         file_id = str(params["file_id"])
