@@ -8,6 +8,9 @@ the SQL side still describes the previous version (or nothing), and re-running c
 
 Unchanged files (same sha256) are skipped; files that disappeared from a directory that is ingested
 again are removed. Ingests are serialised by a lock file in the data dir.
+
+Every transaction that changes the knowledge base also bumps the one-row kb_generation counter, so
+running bots notice an ingest made by any process (dashboard, CLI, another worker) and reload.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import Engine, delete, func
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from bot.config import Settings
@@ -43,7 +47,14 @@ from ingest.directory import (
 )
 from ingest.errors import IngestError
 from ingest.loaders import POLICY_EXTENSIONS, Document, load_document
-from knowledge.models import KbDepartment, KbRecord, KbSource, utc_now
+from knowledge.models import (
+    KbDepartment,
+    KbRecord,
+    KbSource,
+    bump_generation,
+    ensure_generation_row,
+    utc_now,
+)
 from knowledge.types import Record
 
 if TYPE_CHECKING:
@@ -366,6 +377,7 @@ class _Pipeline:
             session.exec(delete(KbDepartment).where(col(KbDepartment.source_id) == source.id))  # type: ignore[call-overload]
             session.exec(delete(KbSource).where(col(KbSource.id) == source.id))  # type: ignore[call-overload]
             _resolve_supersedes(session)
+            bump_generation(session)
         self.store.delete(ids)
         if self.vector_ids is not None:
             self.vector_ids.difference_update(ids)
@@ -432,6 +444,7 @@ class _Pipeline:
                     session.merge(dept)
             if source_fields["kind"] == "policy":
                 _resolve_supersedes(session)
+            bump_generation(session)
         self.store.delete(sorted(stale))
         self.vector_ids.difference_update(stale)
         if existing is None:
@@ -640,6 +653,15 @@ def _totals(engine: Engine) -> dict[str, int]:
     return totals
 
 
+def _ensure_generation(engine: Engine) -> None:
+    """The kb_generation row exists before an ingest transaction bumps it (see knowledge.models)."""
+    try:
+        with sync_session(engine) as session, session.begin():
+            ensure_generation_row(session)
+    except IntegrityError:
+        pass  # another process created it at the same moment: that is all we wanted
+
+
 def open_store(settings: Settings) -> VectorStore:
     """The configured vector store with the configured embedder (loaded once per process)."""
     from knowledge.embedder import make_embedder
@@ -674,6 +696,7 @@ def ingest_paths(
         engine = make_sync_engine(settings.database_url, echo=settings.database.echo)
     try:
         init_db_sync(engine)
+        _ensure_generation(engine)
         with _ingest_lock(settings):
             plan = _plan(paths, report)
             if plan.files or plan.roots:

@@ -10,8 +10,8 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Text
-from sqlmodel import Field, SQLModel
+from sqlalchemy import JSON, Column, DateTime, Text, update
+from sqlmodel import Field, Session, SQLModel, col, select
 
 
 def utc_now() -> datetime:
@@ -65,3 +65,49 @@ class KbRecord(SQLModel, table=True):
     span_start: int = 0
     span_end: int = 0
     data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+
+
+class KbGeneration(SQLModel, table=True):
+    """One row counting the changes to the tables above: bumped in the transaction of each change.
+
+    Processes that hold the knowledge base in memory (a bot worker's BM25 index, alias tables and
+    answer cache) compare it with the generation they loaded to notice an ingest made by another
+    process — the dashboard, `zhitong ingest`, another webhook worker. A counter rather than
+    max(ingested_at): the hosts' clocks need not agree, and a changed file may keep its record count.
+    """
+
+    __tablename__ = "kb_generation"
+
+    id: int = Field(default=1, primary_key=True)
+    value: int = 0
+    changed_at: datetime = Field(default_factory=utc_now, sa_type=DateTime(timezone=True))  # type: ignore[call-overload]
+
+
+GENERATION_ROW_ID = 1
+
+
+def read_generation(session: Session) -> int:
+    """The knowledge base's current generation (0 until the first change)."""
+    value = session.exec(select(KbGeneration.value).where(col(KbGeneration.id) == GENERATION_ROW_ID)).first()
+    return int(value or 0)
+
+
+def ensure_generation_row(session: Session) -> None:
+    """Create the counter row if missing (its own transaction, before any ingest transaction bumps it).
+
+    Creating it lazily inside an ingest transaction would make two first ingests race on the insert.
+    """
+    if session.get(KbGeneration, GENERATION_ROW_ID) is None:
+        session.add(KbGeneration(id=GENERATION_ROW_ID, value=0))
+
+
+def bump_generation(session: Session) -> None:
+    """Count one change. Call inside the transaction that makes it, so readers see both or neither."""
+    # An atomic increment: two processes committing ingests at once both count.
+    result = session.exec(
+        update(KbGeneration)  # type: ignore[call-overload]
+        .where(col(KbGeneration.id) == GENERATION_ROW_ID)
+        .values(value=col(KbGeneration.value) + 1, changed_at=utc_now())
+    )
+    if result.rowcount == 0:  # the row was never created (a database older than this table)
+        session.add(KbGeneration(id=GENERATION_ROW_ID, value=1))

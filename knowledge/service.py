@@ -3,6 +3,9 @@
 Sync by design (the bot calls it in a thread). The BM25 index and the record table are built once
 from kb_record and swapped atomically by `reload()`, so `ask` never blocks on a rebuild and is safe
 to call from several threads.
+
+The service remembers the knowledge generation (knowledge.models.KbGeneration) it loaded, so a
+long-running process can compare it with `stored_generation()` and reload after another process's ingest.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from knowledge.answer import (
     strip_desk_expressions,
 )
 from knowledge.embedder import Embedder, make_embedder
-from knowledge.models import KbDepartment, KbRecord, KbSource
+from knowledge.models import KbDepartment, KbRecord, KbSource, read_generation
 from knowledge.retriever import HybridRetriever, KnowledgeIndex, Mode
 from knowledge.store import VectorStore
 from knowledge.types import Record
@@ -71,6 +74,7 @@ class _State:
     index: KnowledgeIndex
     retriever: HybridRetriever
     stats: dict[str, Any]
+    generation: int  # of the knowledge base this index was built from
 
 
 class KnowledgeService:
@@ -100,6 +104,9 @@ class KnowledgeService:
             self.store.forget_count()  # another process may have ingested since
             today = datetime.now(ZoneInfo(self.settings.desk.timezone)).date()
             with sync_session(self.engine) as session:
+                # Read before the tables: an ingest committing meanwhile then leaves the loaded
+                # generation behind the stored one (one extra reload), never ahead of it (a missed one).
+                generation = read_generation(session)
                 sources = {s.id: s for s in session.exec(select(KbSource)).all()}
                 departments = {
                     d.name: list(d.aliases or []) for d in session.exec(select(KbDepartment)).all()
@@ -145,13 +152,24 @@ class KnowledgeService:
                 "departments": len(departments),
                 "not_current": excluded,
                 "last_ingest": last.isoformat() if last else None,
+                "generation": generation,
                 "index_build_s": round(time.perf_counter() - started, 3),
             }
             # Warm up: the first query otherwise pays for lazy initialisation (seconds, not milliseconds).
             if records:
                 retriever.search("预热 营业执照")
-            self._state = _State(index, retriever, stats)
+            self._state = _State(index, retriever, stats, generation)
             log.debug("知识库索引已加载：%s 条记录，%s 个文件", len(records), len(sources))
+
+    @property
+    def loaded_generation(self) -> int | None:
+        """The knowledge generation the current index was built from (None before the first load)."""
+        return self._state.generation if self._state is not None else None
+
+    def stored_generation(self) -> int:
+        """The knowledge generation in the database now (sync: one small query)."""
+        with sync_session(self.engine) as session:
+            return read_generation(session)
 
     def stats(self) -> dict[str, Any]:
         state = self._require_state()
