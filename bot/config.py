@@ -87,6 +87,10 @@ class DeskSettings(BaseModel):
     warn_at_fraction: float = Field(default=0.75, gt=0, lt=1)
     rating_within_days: int = Field(default=3, ge=1)
     rating_reminder_after_days: int = Field(default=2, ge=1)
+    # A ticket waiting for the enterprise (its clock paused) with no answer: remind both sides after N
+    # working days, then ask the commissioner to phone or resolve it with a note after M (never auto-closed).
+    waiting_reminder_after_days: int = Field(default=2, ge=1)
+    waiting_giveup_after_days: int = Field(default=5, ge=1)
     # Optional admin-maintained holiday overrides (YAML); relative paths are inside data_dir.
     holidays_file: str = "holidays.yaml"
     scheduler_interval_s: float = Field(default=60, gt=0)

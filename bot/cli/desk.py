@@ -259,12 +259,13 @@ def open_cmd(
 
 @desk_app.command("tick")
 def tick_cmd(ctx: typer.Context) -> None:
-    """运行一次时限检查：到期提醒、超期升级、评价提醒、未评价销号。"""
+    """运行一次时限检查：到期提醒、超期升级、评价提醒、未评价销号、待企业补充的提醒与跟进。"""
     result = _run(ctx, lambda desk: desk.run_due())
     out.print(
         f"提醒 {result.warned}，接收超期 {result.accept_overdue}，处置超期 {result.resolve_overdue}，"
         f"评价提醒 {result.rating_reminders}，未评价销号 {result.auto_closed}，"
-        f"回访提醒 {result.followups_warned}，回访超期 {result.followups_overdue}"
+        f"回访提醒 {result.followups_warned}，回访超期 {result.followups_overdue}，"
+        f"待补充提醒 {result.waiting_reminders}，待补充跟进 {result.waiting_giveups}"
     )
 
 

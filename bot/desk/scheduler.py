@@ -1,4 +1,5 @@
-"""One scheduler tick: warn before deadlines, escalate after them, remind raters, auto-close unrated.
+"""One scheduler tick: warn before deadlines, escalate after them, remind raters, auto-close unrated,
+and chase tickets that wait for the enterprise too long.
 
 Everything it needs is in the database (due/warn instants and flags on each row), so a restarted
 bot just calls `run_due` again and catches up; running it twice for the same instant changes nothing.
@@ -8,20 +9,23 @@ The bot calls it from PTB's JobQueue every `desk.scheduler_interval_s`; `zhitong
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 from sqlalchemy import and_, or_
+from sqlalchemy.orm.attributes import flag_modified
 from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.clock import ensure_utc
+from bot.clock import as_utc, ensure_utc
 from bot.desk.errors import ConcurrentUpdate
 from bot.desk.states import Audience, TicketState
-from bot.models import FollowUp, Ticket
+from bot.models import AuditEntry, FollowUp, Ticket
 
 if TYPE_CHECKING:
-    from bot.desk.service import Desk
+    from bot.desk.service import Actor, Desk
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +43,8 @@ class TickResult:
     auto_closed: int = 0
     followups_warned: int = 0
     followups_overdue: int = 0
+    waiting_reminders: int = 0
+    waiting_giveups: int = 0
     conflicts: int = 0
     touched: list[str] = field(default_factory=list)
 
@@ -46,7 +52,7 @@ class TickResult:
     def total(self) -> int:
         return (
             self.warned + self.accept_overdue + self.resolve_overdue + self.rating_reminders + self.auto_closed
-            + self.followups_warned + self.followups_overdue
+            + self.followups_warned + self.followups_overdue + self.waiting_reminders + self.waiting_giveups
         )
 
 
@@ -79,6 +85,7 @@ async def run_due(desk: Desk, now: datetime | None = None) -> TickResult:
                 .order_by(col(Ticket.id))
             )
         ).all()
+        due_ids = sorted({*due_ids, *await _waiting_due_ids(desk, s, now)})
         followup_ids = (
             await s.exec(
                 select(FollowUp.id).where(
@@ -167,5 +174,134 @@ async def _process_ticket(desk: Desk, s, t: Ticket, now: datetime, result: TickR
             result.rating_reminders += 1
             desk._audit(s, t, system, "rating_reminder", t.state, t.state, "")
             await desk._notify(s, t, Audience.ENTERPRISE, "rating_reminder", f"工单 {t.number} 已办结，请您评价：满意 / 基本满意 / 不满意。{fmt(t.rating_due_at)} 前未评价将自动销号。")
+    elif t.state == TicketState.WAITING_ENTERPRISE:
+        await _chase_waiting(desk, s, t, now, result, system)
     if t.number:
         result.touched.append(t.number)
+
+
+# ---------------------------------------------------------------- waiting for the enterprise
+# What a waiting period has seen is read back from the audit trail instead of flags on the ticket: the
+# tables have no migrations, and the trail already marks where each period starts (the `wait_enterprise`
+# row, which carries what was asked). A period ends when the ticket leaves waiting_enterprise (enterprise
+# answers, staff resume, escalation, resolution), so re-entering it starts with a clean slate.
+_WAIT_STARTED = "wait_enterprise"
+_WAIT_REMINDED = "waiting_reminder"
+_WAIT_GAVE_UP = "waiting_giveup"
+
+
+@dataclass(frozen=True)
+class WaitingPeriod:
+    """The current waiting_enterprise period of one ticket."""
+
+    asked: str  # what the commissioner asked the enterprise for
+    reminded: bool = False
+    gave_up: bool = False
+
+
+async def waiting_periods(s: AsyncSession, ticket_ids: Iterable[int]) -> dict[int, WaitingPeriod]:
+    """The latest waiting period of each ticket, from its audit rows (in id order: the commit order)."""
+    ids = list(ticket_ids)
+    if not ids:
+        return {}
+    rows = (
+        await s.exec(
+            select(AuditEntry)
+            .where(
+                col(AuditEntry.ticket_id).in_(ids),
+                col(AuditEntry.action).in_([_WAIT_STARTED, _WAIT_REMINDED, _WAIT_GAVE_UP]),
+            )
+            .order_by(col(AuditEntry.id))
+        )
+    ).all()
+    periods: dict[int, WaitingPeriod] = {}
+    for row in rows:
+        assert row.ticket_id is not None
+        if row.action == _WAIT_STARTED:
+            periods[row.ticket_id] = WaitingPeriod(asked=row.reason)
+        elif row.ticket_id in periods:
+            seen = periods[row.ticket_id]
+            periods[row.ticket_id] = replace(seen, reminded=True) if row.action == _WAIT_REMINDED else replace(seen, gave_up=True)
+    return periods
+
+
+def _give_up_at(desk: Desk, paused_at: datetime) -> datetime:
+    return desk.calendar.add_working_days(paused_at, desk.cfg.waiting_giveup_after_days)
+
+
+def _waiting_step_due(desk: Desk, paused_at: datetime, period: WaitingPeriod, now: datetime) -> bool:
+    """True when this period's reminder or give-up notice is due and not yet sent (working days on the calendar)."""
+    if not period.reminded and desk.calendar.add_working_days(paused_at, desk.cfg.waiting_reminder_after_days) <= now:
+        return True
+    return not period.gave_up and _give_up_at(desk, paused_at) <= now
+
+
+async def _waiting_due_ids(desk: Desk, s: AsyncSession, now: datetime) -> list[int]:
+    """Waiting tickets with a reminder or give-up notice due (working days can't be compared in SQL)."""
+    waiting = (
+        await s.exec(
+            select(Ticket.id, Ticket.paused_at).where(
+                col(Ticket.state) == TicketState.WAITING_ENTERPRISE.value, col(Ticket.paused_at).is_not(None)
+            )
+        )
+    ).all()
+    # Plain column rows skip the ORM's load hook, so SQLite's naive datetimes are made UTC here.
+    paused: dict[int, datetime] = {}
+    for ticket_id, at in waiting:
+        paused_at = as_utc(at)
+        if ticket_id is not None and paused_at is not None:
+            paused[ticket_id] = paused_at
+    periods = await waiting_periods(s, paused)
+    return [
+        ticket_id
+        for ticket_id, paused_at in paused.items()
+        if ticket_id in periods and _waiting_step_due(desk, paused_at, periods[ticket_id], now)
+    ]
+
+
+async def _chase_waiting(desk: Desk, s: AsyncSession, t: Ticket, now: datetime, result: TickResult, system: Actor) -> None:
+    """Remind both sides once, then ask the commissioner to decide; each step once per waiting period."""
+    assert t.id is not None
+    period = (await waiting_periods(s, [t.id])).get(t.id)
+    if t.paused_at is None or period is None or not _waiting_step_due(desk, t.paused_at, period, now):
+        return
+    cfg, fmt = desk.cfg, desk.fmt
+    give_up_at = _give_up_at(desk, t.paused_at)
+    asked = period.asked or "（未注明）"
+    # The audit rows are inserts, which never conflict; touching the row makes two schedulers ticking at once
+    # race on the ticket's version, so only one of them sends the notices.
+    flag_modified(t, "paused_at")
+    if not period.reminded:
+        result.waiting_reminders += 1
+        desk._audit(s, t, system, _WAIT_REMINDED, t.state, t.state, f"等待企业补充满 {cfg.waiting_reminder_after_days} 个工作日")
+        await desk._notify(
+            s, t, Audience.ENTERPRISE, _WAIT_REMINDED,
+            f"【提醒】工单 {t.number} 仍在等待您补充：{asked}\n请直接回复本消息补充；如暂时无法提供，也请回复说明情况。"
+            "补充前办理时限暂停计算。",
+        )
+        if give_up_at > now:
+            # When the give-up point has passed too (bot down, or configured no later than the reminder), its
+            # notice below tells the staff more; one message instead of two.
+            await desk._notify(
+                s, t, Audience.STAFF, _WAIT_REMINDED,
+                f"【提醒】工单 {t.number} 自 {fmt(t.paused_at)} 起等待企业补充（{asked}），已满 "
+                f"{cfg.waiting_reminder_after_days} 个工作日仍未答复，已再次提醒企业。",
+            )
+    if not period.gave_up and give_up_at <= now:
+        # Not closed automatically, unlike an unrated resolved ticket: that one was handled and only the
+        # grade is missing, while this one never got what it needs, and closing it unsolved is a judgement
+        # (phone them? resolve with what we have?) the state machine leaves to a person — waiting_enterprise
+        # cannot go to closed. So the commissioner is asked to decide, and the leaders see that it stalls.
+        result.waiting_giveups += 1
+        desk._audit(s, t, system, _WAIT_GAVE_UP, t.state, t.state, f"等待企业补充满 {cfg.waiting_giveup_after_days} 个工作日")
+        await desk._notify(
+            s, t, Audience.STAFF, _WAIT_GAVE_UP,
+            f"【请跟进】工单 {t.number} 自 {fmt(t.paused_at)} 起等待企业补充（{asked}），已满 "
+            f"{cfg.waiting_giveup_after_days} 个工作日仍无答复。请电话联系企业跟进；如确实无法继续办理，"
+            "请填写说明后办结。系统不会自动销号。",
+        )
+        await desk._notify(
+            s, t, Audience.LEADERS, _WAIT_GAVE_UP,
+            f"【关注】工单 {t.number}「{t.title}」（{t.department or '未指定部门'}）等待企业补充已满 "
+            f"{cfg.waiting_giveup_after_days} 个工作日仍无答复，已请承办专员电话跟进或说明办结。",
+        )
