@@ -191,6 +191,18 @@ class Desk:
             log.info("concurrent update: %s", exc)
             raise ConcurrentUpdate() from exc
 
+    @asynccontextmanager
+    async def _staff_ticket_tx(self, ref: int | str, staff_tg_id: int) -> AsyncIterator[tuple[AsyncSession, Actor, Ticket]]:
+        """One unit of work by a staff member on a ticket they may act on: (session, actor, ticket).
+
+        Checked in this order, so the error says the first thing wrong: not staff, no such ticket, not theirs.
+        """
+        async with self._tx() as s:
+            actor = await self._staff_actor(s, staff_tg_id)
+            t = await self._ticket(s, ref)
+            await self._require_act(s, actor, t)
+            yield s, actor, t
+
     def now(self) -> datetime:
         return self.clock.now()
 
@@ -607,10 +619,7 @@ class Desk:
     async def claim(self, ref: int | str, staff_tg_id: int) -> TicketPublic:
         """Accept (受理) a ticket: a conditional UPDATE makes exactly one of concurrent claimers win."""
         now = self.now()
-        async with self._tx() as s:
-            actor = await self._staff_actor(s, staff_tg_id)
-            t = await self._ticket(s, ref)
-            await self._require_act(s, actor, t)
+        async with self._staff_ticket_tx(ref, staff_tg_id) as (s, actor, t):
             if t.state not in CLAIMABLE_STATES:
                 if t.state == TicketState.ASSIGNED and t.accepted_at is not None:
                     raise AlreadyClaimed(t.number or str(t.id))
@@ -664,10 +673,7 @@ class Desk:
     @retry_on_conflict
     async def start(self, ref: int | str, staff_tg_id: int, note: str = "") -> TicketPublic:
         """Mark an accepted ticket as being worked on (assigned/reopened/escalated → in_progress)."""
-        async with self._tx() as s:
-            actor = await self._staff_actor(s, staff_tg_id)
-            t = await self._ticket(s, ref)
-            await self._require_act(s, actor, t)
+        async with self._staff_ticket_tx(ref, staff_tg_id) as (s, actor, t):
             if t.accepted_at is None:
                 raise IllegalTransition(f"工单 {t.number} 尚未受理，请先认领。")
             self._transition(s, t, TicketState.IN_PROGRESS, actor, "start", note)
@@ -678,10 +684,7 @@ class Desk:
         """Ask the enterprise for materials; the resolve clock pauses until it answers or staff resume."""
         reason = self._text(reason, "需要企业补充的内容", 1000)
         now = self.now()
-        async with self._tx() as s:
-            actor = await self._staff_actor(s, staff_tg_id)
-            t = await self._ticket(s, ref)
-            await self._require_act(s, actor, t)
+        async with self._staff_ticket_tx(ref, staff_tg_id) as (s, actor, t):
             self._transition(s, t, TicketState.WAITING_ENTERPRISE, actor, "wait_enterprise", reason)
             t.paused_at = now
             t.resolve_remaining_s = (
@@ -703,10 +706,7 @@ class Desk:
     @retry_on_conflict
     async def resume(self, ref: int | str, staff_tg_id: int, reason: str = "") -> TicketPublic:
         """Restart the resolve clock after waiting_enterprise (the deadline moves by the paused time)."""
-        async with self._tx() as s:
-            actor = await self._staff_actor(s, staff_tg_id)
-            t = await self._ticket(s, ref)
-            await self._require_act(s, actor, t)
+        async with self._staff_ticket_tx(ref, staff_tg_id) as (s, actor, t):
             await self._resume(s, t, actor, reason or "恢复办理")
             await self._notify(s, t, Audience.ENTERPRISE, "resumed", f"工单 {t.number} 已恢复办理，办结时限 {self.fmt(t.resolve_due_at)}。")
             return await self._public(s, t)
@@ -772,10 +772,7 @@ class Desk:
     async def add_department(self, ref: int | str, staff_tg_id: int, department: str) -> TicketPublic:
         """Bring in a co-handling department (多部门会办)."""
         department = self._text(department, "会办部门", 100)
-        async with self._tx() as s:
-            actor = await self._staff_actor(s, staff_tg_id)
-            t = await self._ticket(s, ref)
-            await self._require_act(s, actor, t)
+        async with self._staff_ticket_tx(ref, staff_tg_id) as (s, actor, t):
             if t.state == TicketState.CLOSED:
                 raise IllegalTransition(f"工单 {t.number} 已销号。")
             if department != t.department and department not in t.co_departments:
@@ -790,10 +787,7 @@ class Desk:
         """Record the result (办结, a note is required) and ask the enterprise to rate it."""
         note = self._text(note, "办理结果说明", MAX_TEXT)
         now = self.now()
-        async with self._tx() as s:
-            actor = await self._staff_actor(s, staff_tg_id)
-            t = await self._ticket(s, ref)
-            await self._require_act(s, actor, t)
+        async with self._staff_ticket_tx(ref, staff_tg_id) as (s, actor, t):
             if t.accepted_at is None:
                 raise IllegalTransition(f"工单 {t.number} 尚未受理，请先认领。")
             self._transition(s, t, TicketState.RESOLVED, actor, "resolve", note)
@@ -892,10 +886,7 @@ class Desk:
     async def close(self, ref: int | str, staff_tg_id: int, note: str) -> TicketPublic:
         """对账销号 by staff: only a resolved ticket with a resolution note, and a closing note is required."""
         note = self._text(note, "销号说明", MAX_TEXT)
-        async with self._tx() as s:
-            actor = await self._staff_actor(s, staff_tg_id)
-            t = await self._ticket(s, ref)
-            await self._require_act(s, actor, t)
+        async with self._staff_ticket_tx(ref, staff_tg_id) as (s, actor, t):
             if not t.resolution_note:
                 raise IllegalTransition(f"工单 {t.number} 没有办理结果说明，不能销号。")
             self._transition(s, t, TicketState.CLOSED, actor, "close", note)
