@@ -12,8 +12,10 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler, Type
 
 from bot.config import Settings
 
-# Group -2 runs before everything: flood control (it may stop the update with ApplicationHandlerStop).
-GATE_GROUP = -2
+# Group -3 runs before everything: flood control (it may stop the update with ApplicationHandlerStop).
+GATE_GROUP = -3
+# Group -2 stops edited messages (they are not new messages; see errors.edited_message_gate).
+EDIT_GATE_GROUP = -2
 # Group -1 only tidies per-user state (a lapsed rating-comment invitation) and lets the update go on to group 0.
 LAPSE_GROUP = -1
 
@@ -22,6 +24,7 @@ def register(app: Application[Any, Any, Any, Any, Any, Any], settings: Settings)
     """Add every handler to ``app``. Order matters within group 0: the first match wins."""
     from handlers import admin, ask, errors, escalate, staff, start, tickets
     app.add_handler(TypeHandler(Update, errors.flood_gate), group=GATE_GROUP)
+    app.add_handler(TypeHandler(Update, errors.edited_message_gate), group=EDIT_GATE_GROUP)
     for handler in tickets.lapse_handlers():  # a command or another button ends a pending rating comment
         app.add_handler(handler, group=LAPSE_GROUP)
 

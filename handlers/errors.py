@@ -1,4 +1,4 @@
-"""Global error handler and the gatekeeper that runs before every other handler (flood control)."""
+"""Global error handler and the gatekeepers that run before every other handler (edits, flood control)."""
 
 from __future__ import annotations
 
@@ -35,8 +35,10 @@ async def flood_gate(update: Update, context: BotContext) -> None:
     """Throttle a user who floods the bot in private chat; others are unaffected."""
     user = update.effective_user
     chat = update.effective_chat
-    # Only messages count: button presses are cheap to answer and an intake is several presses in a row.
-    if user is None or chat is None or chat.type != ChatType.PRIVATE or update.message is None:
+    # Only messages (and edits, which get a reply too) count: button presses are cheap to answer and an
+    # intake is several presses in a row.
+    if user is None or chat is None or chat.type != ChatType.PRIVATE or update.effective_message is None \
+            or update.callback_query is not None:
         return
     if user.id in context.services.settings.telegram.admin_ids:
         return  # configured admins upload files in bursts; they are trusted
@@ -46,4 +48,20 @@ async def flood_gate(update: Update, context: BotContext) -> None:
     log.info("flood: user %s throttled for %.1fs", user.id, decision.retry_after_s)
     if decision.notify:
         await reply_text(update, context, texts.FLOOD.format(seconds=max(1, round(decision.retry_after_s))))
+    raise ApplicationHandlerStop
+
+
+async def edited_message_gate(update: Update, context: BotContext) -> None:
+    """An edited message is not a new message: stop it before any handler takes it as one.
+
+    PTB hands edits to the same handlers as new messages, so an owner fixing a typo would otherwise
+    advance an intake step twice, relay the text to the commissioner again, or re-ask the question.
+    In private chat the owner is told to send the corrected text as a new message; staff edits in the
+    group are ignored quietly (a topic is a record, not a place for bot chatter).
+    """
+    if update.edited_message is None:
+        return
+    chat = update.effective_chat
+    if chat is not None and chat.type == ChatType.PRIVATE:
+        await reply_text(update, context, texts.EDIT_IGNORED)
     raise ApplicationHandlerStop

@@ -607,6 +607,20 @@ class FakeUser:
                                         reply_to=reply_to)
         return self.api.push_update({"message": message})
 
+    def edit(self, message_id: int, text: str, *, chat_id: int | None = None) -> int:
+        """Edit one of this user's earlier messages (an ``edited_message`` update); returns the update id."""
+        chat = self._chat(chat_id)
+        original = self.api.messages[(chat["id"], message_id)]
+        edited = {**original, "text": text, "edit_date": int(time.time())}
+        self.api.messages[(chat["id"], message_id)] = edited
+        return self.api.push_update({"edited_message": edited})
+
+    def last_message_id(self, chat_id: int | None = None) -> int:
+        """The id of the newest message this user sent to ``chat_id`` (default: the private chat)."""
+        chat_key = self._chat(chat_id)["id"]
+        return max(mid for (cid, mid), m in self.api.messages.items()
+                   if cid == chat_key and m.get("from", {}).get("id") == self.user_id)
+
     def send_extra(self, extra: dict[str, Any], *, chat_id: int | None = None,
                    thread_id: int | None = None) -> int:
         """Send a non-text message (sticker, photo, voice...) given its Bot API fields."""

@@ -149,3 +149,29 @@ async def test_long_rambling_complaint_is_answered_and_routed(bot: RunningBot) -
     assert texts.BTN_ESCALATE in [label for label, _ in reply.buttons()]
     stats = await bot.services.analytics.stats()
     assert stats.asked == 1 and stats.routed == 1
+
+
+async def test_an_edited_message_is_not_a_new_message(bot: RunningBot) -> None:
+    owner = bot.user(508)
+    owner.send("开饭店要办什么证？")
+    await owner.expect("食品经营许可")
+    owner.edit(owner.last_message_id(), "开饭店要办什么证？找哪个部门？")
+    assert (await owner.expect(texts.EDIT_IGNORED[:8])).text == texts.EDIT_IGNORED
+    # An edit in the middle of an intake does not count as the step's answer.
+    owner.send("/desk")
+    await owner.expect("第 1 步")
+    owner.send("食品经营许可证办了两个月还没批下来")
+    await owner.expect("第 2 步")
+    owner.edit(owner.last_message_id(), "食品经营许可证办了三个月还没批下来")
+    await owner.expect(texts.EDIT_IGNORED[:8])
+    await settle()
+    assert not [e for e in bot.api.events if e.chat_id == owner.user_id and "第 3 步" in e.text]
+    assert (await bot.services.analytics.stats()).asked == 1
+
+    # In a group (staff talking in a topic) an edit is ignored without a word.
+    staff = bot.user(7001)
+    staff.send("这个我来跟", chat_id=-1001234567890, thread_id=77)
+    before = len(bot.api.events)
+    staff.edit(staff.last_message_id(-1001234567890), "这个我来跟进", chat_id=-1001234567890)
+    await settle()
+    assert len(bot.api.events) == before
