@@ -1,8 +1,9 @@
 """Telegram application wiring: build_application(settings) → a python-telegram-bot Application.
 
 Services are built in post_init and closed in post_shutdown; handlers are registered by
-handlers.register; JobQueue runs the desk outbox delivery and the desk's deadline tick; conversation
-state (registration, 转人工 intake) is persisted under the data dir so a restart resumes it.
+handlers.register; JobQueue runs the desk outbox delivery, the desk's deadline tick and the check for
+knowledge-base changes made by other processes; conversation state (registration, 转人工 intake) is
+persisted under the data dir so a restart resumes it.
 """
 
 from __future__ import annotations
@@ -154,6 +155,10 @@ def build_application(
                                name="desk-scheduler")
             jobs.run_repeating(_flush_persistence, interval=PERSIST_EVERY_S, first=PERSIST_EVERY_S,
                                name="persistence-flush")
+            reload_every = settings.knowledge.reload_check_s
+            if reload_every > 0:
+                jobs.run_repeating(_reload_changed_knowledge, interval=reload_every, first=reload_every,
+                                   name="knowledge-reload")
         log.info("Telegram bot ready (mode=%s, staff group=%s)", tg.mode, tg.staff_group_id or "none")
 
     async def post_shutdown(app: Application[Any, BotContext, Any, Any, Any, Any]) -> None:
@@ -195,6 +200,11 @@ async def _flush_persistence(context: BotContext) -> None:
     persistence = context.application.persistence
     if persistence is not None:
         await persistence.flush()
+
+
+async def _reload_changed_knowledge(context: BotContext) -> None:
+    """Pick up ingests made by other processes (dashboard, `zhitong ingest`, other webhook workers)."""
+    await context.services.ingest.reload_if_changed()
 
 
 async def _set_commands(app: Application[Any, Any, Any, Any, Any, Any]) -> None:

@@ -73,6 +73,12 @@ class IngestSettings(BaseModel):
     chunk_overlap: int = Field(default=60, ge=0, le=1000)
 
 
+class KnowledgeSettings(BaseModel):
+    # How often a running bot checks whether another process (dashboard, `zhitong ingest`, another
+    # webhook worker) changed the knowledge base, and reloads it if so; 0 disables the check.
+    reload_check_s: float = Field(default=30.0, ge=0)
+
+
 class DeskSettings(BaseModel):
     timezone: str = "Asia/Shanghai"
     # Working hours used to count "working hours" for the acceptance deadline.
@@ -151,6 +157,7 @@ class Settings(BaseSettings):
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
+    knowledge: KnowledgeSettings = Field(default_factory=KnowledgeSettings)
     desk: DeskSettings = Field(default_factory=DeskSettings)
     telegram: TelegramSettings = Field(default_factory=TelegramSettings)
     dashboard: DashboardSettings = Field(default_factory=DashboardSettings)

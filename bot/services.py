@@ -203,14 +203,21 @@ class IngestBusy(Exception):
 
 
 class IngestRunner:
-    """Runs the ingest pipeline in a worker thread, one at a time, then reloads the knowledge core."""
+    """Runs the ingest pipeline in a worker thread, one at a time, then reloads the knowledge core.
+
+    Also the one place where "the knowledge base changed" becomes a reload of this process's knowledge
+    core and answers (``on_reload``: the answer cache): after its own ingest, and when the knowledge
+    generation shows that another process ingested (dashboard upload, `zhitong ingest`, another
+    webhook worker) — see ``reload_if_changed``.
+    """
 
     def __init__(self, settings: Settings, knowledge: KnowledgeService | None,
                  on_reload: Callable[[], None] | None = None) -> None:
         self._settings = settings
         self._knowledge = knowledge
         self._on_reload = on_reload
-        self._lock = asyncio.Lock()
+        self._lock = asyncio.Lock()  # one ingest at a time (held through its reload)
+        self._reload_lock = asyncio.Lock()  # one reload at a time
 
     @property
     def uploads_dir(self) -> Path:
@@ -221,6 +228,11 @@ class IngestRunner:
     @property
     def busy(self) -> bool:
         return self._lock.locked()
+
+    @property
+    def reloading(self) -> bool:
+        """A reload of the knowledge core (and the answer cache) is running."""
+        return self._reload_lock.locked()
 
     # Uploads (admins send files to the bot) --------------------------------------------------
     ALLOWED_EXTENSIONS = (".pdf", ".docx", ".txt", ".md", ".html", ".htm", ".csv", ".xlsx", ".yaml", ".yml")
@@ -292,11 +304,46 @@ class IngestRunner:
             report = await asyncio.to_thread(
                 ingest_paths, self._settings, list(paths), progress=progress, store=store
             )
+            await self.reload()
+            return report
+
+    async def reload(self) -> None:
+        """Rebuild the knowledge core from the database (thread), then drop the cached answers.
+
+        Raises when the rebuild fails: the previous index keeps answering and the cache is kept.
+        """
+        async with self._reload_lock:
             if self._knowledge is not None:
                 await asyncio.to_thread(self._knowledge.reload)
             if self._on_reload is not None:
                 self._on_reload()
-            return report
+
+    async def reload_if_changed(self) -> bool:
+        """Reload when the stored knowledge generation differs from the loaded one; True when it did.
+
+        Skipped while this bot's own ingest or a reload runs (each ends with a reload that reads the
+        newest generation), so an upload to this bot is never reloaded twice. A failure is logged and
+        the next call tries again; the previous index keeps answering meanwhile.
+        """
+        knowledge = self._knowledge
+        if knowledge is None or self._lock.locked() or self._reload_lock.locked():
+            return False
+        try:
+            stored = await asyncio.to_thread(knowledge.stored_generation)
+        except Exception:
+            log.warning("could not read the knowledge generation; checking again later", exc_info=True)
+            return False
+        loaded = knowledge.loaded_generation
+        # An ingest of this bot may have started while the generation was read: it reloads itself.
+        if stored == loaded or self._lock.locked() or self._reload_lock.locked():
+            return False
+        log.info("knowledge base changed elsewhere (generation %s → %s): reloading", loaded, stored)
+        try:
+            await self.reload()
+        except Exception:
+            log.exception("reloading the knowledge base failed; still answering from the previous index")
+            return False
+        return True
 
 
 # ---------------------------------------------------------------- outbox claims
