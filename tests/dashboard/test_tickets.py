@@ -73,6 +73,21 @@ def test_materials_codepartment_escalate(app_client: TestClient, db: Db) -> None
     assert db.get(Ticket, t.id).state == "escalated"
 
 
+def test_ticket_page_shows_that_a_waiting_ticket_was_chased(app_client: TestClient, db: Db, clock: FakeClock) -> None:
+    db.staff(1001, "王专员", departments=[MARKET])
+    t = db.ticket()
+    sign_in(app_client, 1001)
+    _post(app_client, f"/tickets/{t.id}/claim")
+    _post(app_client, f"/tickets/{t.id}/materials", text="请补充营业执照副本")
+    clock.advance(timedelta(days=14))  # well past both the reminder and the give-up point, whatever the weekdays
+    result = db.run(db.desk.run_due())
+    assert (result.waiting_reminders, result.waiting_giveups) == (1, 1)
+    sign_in(app_client, 1001)  # two weeks on, the old session has expired
+    html = app_client.get(f"/tickets/{t.id}").text
+    assert "提醒企业补充材料" in html and "企业久未补充，请专员跟进" in html
+    assert "waiting_giveup" not in html  # the raw action name is not what staff read
+
+
 def test_commissioner_cannot_open_or_act_on_another_departments_ticket(
     app_client: TestClient, db: Db
 ) -> None:

@@ -37,6 +37,8 @@ ACTION_AUDIT_LABELS = {
     "accept_overdue": "接收超期",
     "resolve_overdue": "处置超期",
     "followup_done": "完成回访",
+    "waiting_reminder": "提醒企业补充材料",
+    "waiting_giveup": "企业久未补充，请专员跟进",
 }
 AUTHOR_LABELS = {"enterprise": "企业", "staff": "工作人员", "system": "系统"}
 
