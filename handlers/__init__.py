@@ -8,7 +8,14 @@ from __future__ import annotations
 from typing import Any
 
 from telegram import Update
-from telegram.ext import Application, CallbackQueryHandler, CommandHandler, TypeHandler, filters
+from telegram.ext import (
+    Application,
+    CallbackQueryHandler,
+    CommandHandler,
+    MessageHandler,
+    TypeHandler,
+    filters,
+)
 
 from bot.config import Settings
 
@@ -41,8 +48,10 @@ def register(app: Application[Any, Any, Any, Any, Any, Any], settings: Settings)
         CommandHandler("cancel", _nothing_to_cancel, filters=filters.ChatType.PRIVATE),
         # 4. Free text and answer buttons (private chat).
         *ask.handlers(),
-        # 5. Anything non-text nobody took; any button nobody understood (tampered or expired data).
+        # 5. Anything non-text nobody took; a command nobody knows (a typo, an old menu); any button
+        #    nobody understood (tampered or expired data).
         ask.not_text_handler(),
+        MessageHandler(filters.ChatType.PRIVATE & filters.COMMAND, _unknown_command),
         CallbackQueryHandler(_unknown_button),
     ]
     for handler in ordered:
@@ -63,3 +72,12 @@ async def _nothing_to_cancel(update: Update, context: Any) -> None:
     from handlers.texts import NOTHING_TO_CANCEL
 
     await reply_text(update, context, NOTHING_TO_CANCEL)
+
+
+async def _unknown_command(update: Update, context: Any) -> None:
+    """A private-chat command nobody handles: say which ones exist instead of staying silent."""
+    from handlers.common import reply_text
+    from handlers.texts import COMMANDS_ENTERPRISE, UNKNOWN_COMMAND
+
+    menu = "\n".join(f"/{name} {label}" for name, label in COMMANDS_ENTERPRISE)
+    await reply_text(update, context, UNKNOWN_COMMAND.format(menu=menu))

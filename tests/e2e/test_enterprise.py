@@ -175,3 +175,13 @@ async def test_an_edited_message_is_not_a_new_message(bot: RunningBot) -> None:
     staff.edit(staff.last_message_id(-1001234567890), "这个我来跟进", chat_id=-1001234567890)
     await settle()
     assert len(bot.api.events) == before
+
+
+async def test_unknown_command_lists_the_real_ones(bot: RunningBot) -> None:
+    owner = bot.user(509)
+    owner.send("/shenqing 营业执照")
+    reply = await owner.expect("没有这个命令")
+    assert "/mytickets" in reply.text and "/desk" in reply.text
+    owner.send(f"/start@{bot.api.bot_user()['username']}")  # addressed to the bot by name: still works
+    await owner.expect("政企直通车")
+    assert (await bot.services.analytics.stats()).asked == 0
