@@ -7,7 +7,16 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from telegram import InlineKeyboardMarkup, LinkPreviewOptions, Message, ReplyParameters, Update
+from telegram import (
+    ForceReply,
+    InlineKeyboardMarkup,
+    LinkPreviewOptions,
+    Message,
+    ReplyKeyboardMarkup,
+    ReplyKeyboardRemove,
+    ReplyParameters,
+    Update,
+)
 from telegram.constants import ParseMode
 from telegram.error import BadRequest
 
@@ -16,13 +25,16 @@ from handlers import render
 
 log = logging.getLogger(__name__)
 
+# Inline buttons under a message, or the reply keyboard (e.g. 发送手机号) and its removal.
+ReplyMarkup = InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove | ForceReply
+
 
 async def send_html(
     context: BotContext,
     chat_id: int,
     chunks: Sequence[str],
     *,
-    keyboard: InlineKeyboardMarkup | None = None,
+    keyboard: ReplyMarkup | None = None,
     thread_id: int | None = None,
     reply_to: int | None = None,
 ) -> Message:
@@ -37,7 +49,7 @@ async def send_html_all(
     chat_id: int,
     chunks: Sequence[str],
     *,
-    keyboard: InlineKeyboardMarkup | None = None,
+    keyboard: ReplyMarkup | None = None,
     thread_id: int | None = None,
     reply_to: int | None = None,
 ) -> list[Message]:
@@ -60,7 +72,7 @@ async def send_html_all(
 
 
 async def reply_text(update: Update, context: BotContext, text: str, *,
-                     keyboard: InlineKeyboardMarkup | None = None) -> Message | None:
+                     keyboard: ReplyMarkup | None = None) -> Message | None:
     """Reply with plain Chinese text (escaped, split) in the same chat and topic."""
     chat = update.effective_chat
     if chat is None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from telegram import Update
+from telegram import KeyboardButton, ReplyKeyboardMarkup, ReplyKeyboardRemove, Update
 from telegram.ext import CommandHandler, ConversationHandler, MessageHandler, filters
 
 from bot.context import BotContext
@@ -103,7 +103,10 @@ async def register_industry(update: Update, context: BotContext) -> int:
         await reply_text(update, context, texts.REG_FIELD_TOO_LONG.format(limit=100))
         return INDUSTRY
     context.udata.setdefault(REG_KEY, {})["industry"] = industry
-    await reply_text(update, context, texts.REG_ASK_CONTACT)
+    # Typing "name phone" works everywhere; the button shares the Telegram account's own number.
+    share = ReplyKeyboardMarkup([[KeyboardButton(texts.BTN_SHARE_CONTACT, request_contact=True)]],
+                                resize_keyboard=True, one_time_keyboard=True)
+    await reply_text(update, context, texts.REG_ASK_CONTACT, keyboard=share)
     return CONTACT
 
 
@@ -111,30 +114,46 @@ async def register_contact(update: Update, context: BotContext) -> int:
     """Parse "name phone", register the enterprise with the desk, finish."""
     if (ended := await _expired(update, context)) is not None:
         return ended
-    text = _field(update, 100) or ""
-    phone_match = _PHONE.search(text)
-    contact = _PHONE.sub("", text).strip(" ,，:：") if phone_match else ""
-    if phone_match is None or not contact:
+    shared = update.effective_message.contact if update.effective_message else None
+    if shared is not None:  # the 发送手机号 button (or any contact card with a number)
+        contact = _contact_name(shared.first_name, shared.last_name)
+        phone = shared.phone_number.strip()
+    else:
+        text = _field(update, 100) or ""
+        phone_match = _PHONE.search(text)
+        contact = _PHONE.sub("", text).strip(" ,，:：") if phone_match else ""
+        phone = phone_match.group(1) if phone_match else ""
+    if not phone or not contact:
         await reply_text(update, context, texts.REG_BAD_CONTACT)
         return CONTACT
     data = context.udata.pop(REG_KEY, {})
     try:
         enterprise = await context.services.desk.register_enterprise(EnterpriseCreate(
             name=data.get("name", ""), credit_code=data.get("code", ""), industry=data.get("industry", ""),
-            contact_name=contact[:64], contact_phone=phone_match.group(1)[:32], tg_user_id=user_id(update),
+            contact_name=contact[:64], contact_phone=phone[:32], tg_user_id=user_id(update),
         ))
     except DeskError as exc:
-        await reply_text(update, context, texts.REG_FAILED.format(error=exc.message))
+        await reply_text(update, context, texts.REG_FAILED.format(error=exc.message), keyboard=ReplyKeyboardRemove())
         return ConversationHandler.END
-    await reply_text(update, context, texts.REG_DONE.format(company=enterprise.name, code=enterprise.credit_code))
+    await reply_text(update, context, texts.REG_DONE.format(company=enterprise.name, code=enterprise.credit_code),
+                     keyboard=ReplyKeyboardRemove())
     return ConversationHandler.END
+
+
+def _contact_name(first: str, last: str | None) -> str:
+    """钱 + 大宝 → 钱大宝 (Chinese: family name first, no space); Ann + Lee → Ann Lee."""
+    if not last:
+        return first.strip()
+    if (first + last).isascii():
+        return f"{first} {last}".strip()
+    return f"{last}{first}".strip()
 
 
 async def cancel(update: Update, context: BotContext) -> int:
     """Leave any conversation (registration or intake) and drop its scratch data."""
     context.udata.pop(REG_KEY, None)
     context.udata.pop("intake", None)
-    await reply_text(update, context, texts.CANCELLED)
+    await reply_text(update, context, texts.CANCELLED, keyboard=ReplyKeyboardRemove())  # 发送手机号, if shown
     return ConversationHandler.END
 
 
@@ -152,7 +171,7 @@ def registration_conversation() -> ConversationHandler[BotContext]:
             NAME: [MessageHandler(private_text, register_name)],
             CODE: [MessageHandler(private_text, register_code)],
             INDUSTRY: [MessageHandler(private_text, register_industry)],
-            CONTACT: [MessageHandler(private_text, register_contact)],
+            CONTACT: [MessageHandler(private_text | (filters.ChatType.PRIVATE & filters.CONTACT), register_contact)],
         },
         fallbacks=[CommandHandler("cancel", cancel), MessageHandler(other, not_text_in_step)],
         name="register",

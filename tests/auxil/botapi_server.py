@@ -46,6 +46,7 @@ class BotEvent:
     parse_mode: str | None
     sent_at: float
     document: dict[str, Any] | None = None
+    client_keyboard: dict[str, Any] | None = None  # ReplyKeyboardMarkup / ReplyKeyboardRemove sent along
 
     def buttons(self) -> list[tuple[str, str]]:
         """(label, callback_data) of every inline button, row by row."""
@@ -421,7 +422,10 @@ class BotApiServer:
             # Topics exist only in forum supergroups, and only once created.
             raise _ApiError(400, "Bad Request: message thread not found")
         message = self._outgoing(params, {"text": _strip_html(text) if params.get("parse_mode") else text})
-        self._record("sendMessage", message, params.get("parse_mode"))
+        event = self._record("sendMessage", message, params.get("parse_mode"))
+        markup = params.get("reply_markup")
+        if isinstance(markup, dict) and "inline_keyboard" not in markup:
+            event.client_keyboard = markup  # a reply keyboard or its removal: the client's state, not the message's
         await self._notify()
         return message
 
@@ -614,6 +618,13 @@ class FakeUser:
         edited = {**original, "text": text, "edit_date": int(time.time())}
         self.api.messages[(chat["id"], message_id)] = edited
         return self.api.push_update({"edited_message": edited})
+
+    def share_contact(self, phone: str, first_name: str, last_name: str = "") -> int:
+        """Press a request_contact button: the user's own contact card."""
+        contact = {"phone_number": phone, "first_name": first_name, "user_id": self.user_id}
+        if last_name:
+            contact["last_name"] = last_name
+        return self.send_extra({"contact": contact})
 
     def last_message_id(self, chat_id: int | None = None) -> int:
         """The id of the newest message this user sent to ``chat_id`` (default: the private chat)."""

@@ -58,6 +58,25 @@ async def test_registration_with_bad_input_and_cancel(bot: RunningBot) -> None:
     greeting = await owner.expect("政企直通车")
     assert "示范市好味餐饮有限公司" in greeting.text and "李专员" in greeting.text
 
+    # The 发送手机号 button: Telegram sends the account's contact card, and the keyboard goes away.
+    sharer = bot.user(803, "钱老板")
+    sharer.send("/register")
+    await sharer.expect("第 1 步")
+    sharer.send("示范市钱记五金有限公司")
+    await sharer.expect("第 2 步")
+    sharer.send("91440300MA5F123478")
+    await sharer.expect("第 3 步")
+    sharer.send("五金零售")
+    ask_contact = await sharer.expect("第 4 步")
+    assert ask_contact.client_keyboard is not None
+    button = ask_contact.client_keyboard["keyboard"][0][0]
+    assert button["request_contact"] is True and button["text"] == texts.BTN_SHARE_CONTACT
+    sharer.share_contact("+86 139 0000 2222", "大宝", last_name="钱")
+    shared_done = await sharer.expect("登记完成")
+    assert shared_done.client_keyboard == {"remove_keyboard": True}
+    shared = await bot.services.desk.get_enterprise_by_tg(803)
+    assert shared is not None and (shared.contact_name, shared.contact_phone) == ("钱大宝", "+86 139 0000 2222")
+
     # /cancel leaves the conversation; nothing is registered; plain text is a question again.
     other = bot.user(802)
     other.send("/register")
