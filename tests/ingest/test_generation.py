@@ -3,14 +3,17 @@ running bots notice ingests made by other processes. Real SQLite, real Chroma, r
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from bot.config import Settings
+from bot.config import Settings, load_settings
 from bot.db import init_db_sync, make_sync_engine, sync_session
 from ingest.pipeline import ingest_paths
+from knowledge.embedder import Embedder
 from knowledge.models import read_generation
 from knowledge.service import KnowledgeService
 from knowledge.store import VectorStore
+from tests.auxil.postgres import throwaway_database
 from tests.ingest.test_pipeline import SERVICES, make_city
 
 
@@ -84,3 +87,30 @@ def test_the_service_remembers_the_generation_it_loaded(settings: Settings, stor
         assert any(h.record.source_file == "新政.md" for h in service.ask("直通车试点企业可享受什么服务").hits)
     finally:
         service.close()
+
+
+def test_concurrent_ingests_on_postgresql_are_both_counted(tmp_path: Path, embedder: Embedder) -> None:
+    """Scale-out: two hosts (own data dirs, so no shared lock file) ingest into one PostgreSQL at once.
+
+    Both race to create the counter row and both bump it; neither ingest fails and neither bump is lost.
+    """
+    with throwaway_database("zt_kbgen") as url:
+        hosts = [load_settings(data_dir=tmp_path / f"host{i}", database={"url": url}) for i in (1, 2)]
+        engine = make_sync_engine(hosts[0].database_url)
+        try:
+            init_db_sync(engine)  # the tables exist (any earlier start created them); the counter row not yet
+            files = []
+            for i, settings in enumerate(hosts, start=1):
+                path = tmp_path / f"policy{i}" / f"通知{i}.md"
+                path.parent.mkdir()
+                path.write_text(f"# 示范市第{i}号通知\n\n一、内容\n第{i}号通知的内容。\n", encoding="utf-8")
+                files.append((settings, path))
+            with ThreadPoolExecutor(max_workers=2) as pool:
+                reports = list(pool.map(
+                    lambda job: ingest_paths(job[0], [job[1]], store=VectorStore(job[0], embedder)),
+                    files))
+            assert [r.added for r in reports] == [["通知1.md"], ["通知2.md"]]
+            with sync_session(engine) as session:
+                assert read_generation(session) == 2
+        finally:
+            engine.dispose()
