@@ -19,7 +19,7 @@ from bot.config import Settings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SAMPLE_DIR = REPO_ROOT / "data" / "sample"
-EXIT_WORDS = {"退出", "再见", "exit", "quit", "q", ":q"}
+EXIT_WORDS = {"退出", "再见", "结束", "exit", "quit", "q", ":q"}
 MODES = ("hybrid", "dense", "lexical")
 
 out = Console(highlight=False, soft_wrap=True)
@@ -47,7 +47,7 @@ def _print_answer(answer: Any) -> None:
     out.print(answer.text, markup=False)
     if answer.route_to_desk:
         out.print(
-            "\n[bold yellow]→ 建议转“办不成事”反映窗口[/bold yellow]（在机器人中点“转办不成事窗口”即可提交）"
+            "\n[bold yellow]→ 建议转“办不成事”反映窗口[/bold yellow]（在机器人中点“转人工（办不成事）”即可提交）"
         )
 
 
@@ -138,7 +138,7 @@ def _chat_loop(service: Any) -> None:
                 question = input("\n您的问题> ")
             except EOFError:
                 break
-            if question.strip().lower() in EXIT_WORDS:
+            if question.strip().lower().lstrip("/") in EXIT_WORDS:  # /quit as in a chat app
                 break
             if not question.strip():
                 continue

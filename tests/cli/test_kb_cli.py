@@ -134,6 +134,12 @@ def test_chat_answers_until_exit(runner: CliRunner, data_dir: Path) -> None:
     assert "食品经营许可" in result.stdout and "请用文字描述" in result.stdout and "再见" in result.stdout
 
 
+def test_chat_stops_at_a_slash_command_exit(runner: CliRunner, data_dir: Path) -> None:
+    result = runner.invoke(app, ["--data-dir", str(data_dir), "chat"], input="/quit\n开饭店要办什么证\n")
+    assert result.exit_code == 0, result.output
+    assert "再见" in result.stdout and "食品经营许可" not in result.stdout  # the question after /quit is never asked
+
+
 def test_demo_ingests_incrementally_then_chats(runner: CliRunner, sample_city: Path, tmp_path: Path) -> None:
     data = tmp_path / "demo-var"
     first = runner.invoke(
