@@ -15,7 +15,7 @@ from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, f
 from bot.analytics import FeedbackRefused
 from bot.context import BotContext
 from handlers import keyboards, render, texts
-from handlers.common import answer_callback, reply_text, send_html, user_id
+from handlers.common import album_continues, answer_callback, reply_text, send_html, user_id
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +101,8 @@ async def on_not_text(update: Update, context: BotContext) -> None:
 
     if await relay_attachment_to_ticket(update, context):
         return
+    if album_continues(context, update.effective_message):
+        return  # the album's first item got the reply
     if await context.services.desk.open_ticket_for_enterprise(user_id(update)) is not None:
         await reply_text(update, context, texts.RELAY_NOT_TEXT)
         return

@@ -120,3 +120,15 @@ def mark_started(scratch: dict[str, Any]) -> None:
 def is_stale(scratch: dict[str, Any] | None) -> bool:
     started = (scratch or {}).get("started")
     return started is not None and time.time() - float(started) > CONVERSATION_TTL_S
+
+
+ALBUM_KEY = "last_album"  # media_group_id of the last album item this user sent that was answered
+
+
+def album_continues(context: BotContext, message: Message | None) -> bool:
+    """True for the 2nd…10th item of an album (one update per item, same media_group_id): reply once."""
+    album = message.media_group_id if message is not None else None
+    if album is not None and context.udata.get(ALBUM_KEY) == album:
+        return True
+    context.udata[ALBUM_KEY] = album
+    return False

@@ -15,6 +15,8 @@ from handlers.common import answer_callback, reply_text
 
 log = logging.getLogger(__name__)
 
+FLOOD_ALBUM_KEY = "flood_album"  # media_group_id the flood gate counted last for this user
+
 
 async def on_error(update: object, context: BotContext) -> None:
     """Log the exception with an error id and tell the user politely (no internals in the chat)."""
@@ -42,6 +44,12 @@ async def flood_gate(update: Update, context: BotContext) -> None:
         return
     if user.id in context.services.settings.telegram.admin_ids:
         return  # configured admins upload files in bursts; they are trusted
+    album = update.effective_message.media_group_id
+    if album is not None:
+        # An album (up to 10 photos/files sent at once) arrives as one update per item: count it once.
+        if context.udata.get(FLOOD_ALBUM_KEY) == album:
+            return
+        context.udata[FLOOD_ALBUM_KEY] = album
     decision = context.services.flood.check(user.id)
     if decision.allowed:
         return

@@ -15,7 +15,7 @@ from bot.context import BotContext
 from bot.desk.errors import DeskError
 from bot.desk.states import AuthorKind
 from handlers import keyboards, render, texts
-from handlers.common import answer_callback, kick_outbox, reply_text, user_id
+from handlers.common import album_continues, answer_callback, kick_outbox, reply_text, user_id
 from handlers.outbox import copy_into_thread
 
 log = logging.getLogger(__name__)
@@ -83,6 +83,8 @@ async def relay_attachment_to_ticket(update: Update, context: BotContext) -> boo
         await reply_text(update, context, exc.message)
         return True
     kick_outbox(context)
+    if album_continues(context, message) and copied:
+        return True  # confirmed with the album's first item
     reply = texts.RELAYED_ATTACHMENT if copied else texts.ATTACHMENT_KEPT
     await reply_text(update, context, reply.format(kind=kind, number=ticket.number))
     return True

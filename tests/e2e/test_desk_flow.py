@@ -75,31 +75,6 @@ async def test_full_loop_from_question_to_rating(bot: RunningBot) -> None:
     await owner.expect(texts.RELAYED_TO_STAFF.format(number=number))
     back = await api.wait_for(lambda e: e.thread_id == topic.thread_id and "HP-2026-0088" in e.text)
     assert back.chat_id == STAFF_GROUP
-    # Materials as a photo (with a caption) and as a file reach the topic, and are noted on the ticket.
-    photo = [{"file_id": "photo-9", "file_unique_id": "up9", "width": 800, "height": 600, "file_size": 90_000}]
-    owner.send_extra({"photo": photo, "caption": "受理回执照片"})
-    await owner.expect(texts.RELAYED_ATTACHMENT.format(kind="图片", number=number))
-    copied = await api.wait_for(lambda e: e.method == "copyMessage" and e.thread_id == topic.thread_id)
-    assert api.messages[(STAFF_GROUP, copied.message_id)]["photo"][0]["file_id"] == "photo-9"
-    await api.wait_for(lambda e: e.thread_id == topic.thread_id and "〔图片〕受理回执照片" in e.text)
-    owner.send_document("环评批复申请表.pdf", b"%PDF-1.4 materials", mime_type="application/pdf")
-    await owner.expect(texts.RELAYED_ATTACHMENT.format(kind="文件「环评批复申请表.pdf」", number=number))
-    copied_file = await api.wait_for(lambda e: e.method == "copyMessage" and e.document is not None
-                                     and e.document["file_name"] == "环评批复申请表.pdf")
-    assert copied_file.thread_id == topic.thread_id
-    owner.send_sticker()  # not relayable: the owner is told what can be
-    assert (await owner.expect(texts.RELAY_NOT_TEXT)).text == texts.RELAY_NOT_TEXT
-    # …and the commissioner's file reaches the owner, attributed.
-    form = api.add_file("补正材料清单.docx", b"PK\x03\x04 form")
-    form.update({"file_name": "补正材料清单.docx", "mime_type": "application/msword"})
-    commissioner.send_extra({"document": form, "caption": "请按清单补正"}, chat_id=STAFF_GROUP,
-                            thread_id=topic.thread_id)
-    to_owner = await api.wait_for(lambda e: e.method == "copyMessage" and e.chat_id == owner.user_id)
-    assert to_owner.document is not None and to_owner.document["file_name"] == "补正材料清单.docx"
-    assert "李专员" in (await owner.expect("〔文件「补正材料清单.docx」〕请按清单补正")).text
-    messages = [m.text for m in await bot.services.desk.messages(number)]
-    assert "〔图片〕受理回执照片" in messages and "〔文件「补正材料清单.docx」〕请按清单补正" in messages
-
     # 办结: the next message in the topic is the resolution note; the owner is asked to rate.
     commissioner.press(card, "办结")
     await commissioner.expect("办结说明", chat_id=STAFF_GROUP, thread_id=topic.thread_id)
@@ -140,6 +115,55 @@ async def test_full_loop_from_question_to_rating(bot: RunningBot) -> None:
     owner.send("/mytickets")
     listing = await owner.expect("您的工单")
     assert number in listing.text and "已销号" in listing.text
+
+
+async def test_materials_travel_both_ways(bot: RunningBot) -> None:
+    """Photos, files and albums an owner sends with an open ticket reach its topic; staff files reach the owner."""
+    api = bot.api
+    owner = bot.user(602, "吴老板")
+    commissioner = bot.user(COMMISSIONER_ID, "李专员")
+    confirmation = await escalate_via_intake(bot, owner, "我的环评拖了三个月没人管")
+    number = confirmation.text.split("工单号 ")[1].split("。")[0]
+    card = await api.wait_for(lambda e: e.chat_id == STAFF_GROUP and number in e.text and bool(e.buttons()))
+    topic = api.topics[-1]
+    commissioner.press(card, "认领")
+    await owner.expect("受理")
+
+    # A photo with a caption, and a file, reach the topic and are noted on the ticket.
+    photo = [{"file_id": "photo-9", "file_unique_id": "up9", "width": 800, "height": 600, "file_size": 90_000}]
+    owner.send_extra({"photo": photo, "caption": "受理回执照片"})
+    await owner.expect(texts.RELAYED_ATTACHMENT.format(kind="图片", number=number))
+    copied = await api.wait_for(lambda e: e.method == "copyMessage" and e.thread_id == topic.thread_id)
+    assert api.messages[(STAFF_GROUP, copied.message_id)]["photo"][0]["file_id"] == "photo-9"
+    await api.wait_for(lambda e: e.thread_id == topic.thread_id and "〔图片〕受理回执照片" in e.text)
+    owner.send_document("环评批复申请表.pdf", b"%PDF-1.4 materials", mime_type="application/pdf")
+    await owner.expect(texts.RELAYED_ATTACHMENT.format(kind="文件「环评批复申请表.pdf」", number=number))
+    copied_file = await api.wait_for(lambda e: e.method == "copyMessage" and e.document is not None
+                                     and e.document["file_name"] == "环评批复申请表.pdf")
+    assert copied_file.thread_id == topic.thread_id
+    # An album (three photos, one media_group_id) is relayed whole and confirmed once.
+    for i in range(3):
+        album_photo = [{"file_id": f"album-{i}", "file_unique_id": f"ua{i}", "width": 800, "height": 600}]
+        owner.send_extra({"photo": album_photo, "media_group_id": "album-77"})
+    for i in range(3):
+        await api.wait_for(lambda e, i=i: e.method == "copyMessage" and e.thread_id == topic.thread_id
+                           and api.messages[(STAFF_GROUP, e.message_id)].get("photo", [{}])[0].get("file_id")
+                           == f"album-{i}")
+    confirmations = [e for e in api.events if e.chat_id == owner.user_id and e.seq > copied_file.seq
+                     and e.text == texts.RELAYED_ATTACHMENT.format(kind="图片", number=number)]
+    assert len(confirmations) == 1
+    owner.send_sticker()  # not relayable: the owner is told what can be
+    assert (await owner.expect(texts.RELAY_NOT_TEXT)).text == texts.RELAY_NOT_TEXT
+    # …and the commissioner's file reaches the owner, attributed.
+    form = api.add_file("补正材料清单.docx", b"PK\x03\x04 form")
+    form.update({"file_name": "补正材料清单.docx", "mime_type": "application/msword"})
+    commissioner.send_extra({"document": form, "caption": "请按清单补正"}, chat_id=STAFF_GROUP,
+                            thread_id=topic.thread_id)
+    to_owner = await api.wait_for(lambda e: e.method == "copyMessage" and e.chat_id == owner.user_id)
+    assert to_owner.document is not None and to_owner.document["file_name"] == "补正材料清单.docx"
+    assert "李专员" in (await owner.expect("〔文件「补正材料清单.docx」〕请按清单补正")).text
+    messages = [m.text for m in await bot.services.desk.messages(number)]
+    assert "〔图片〕受理回执照片" in messages and "〔文件「补正材料清单.docx」〕请按清单补正" in messages
 
 
 async def resolve_and_rate(bot: RunningBot, owner: FakeUser, card: BotEvent, score: str) -> None:

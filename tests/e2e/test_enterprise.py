@@ -185,3 +185,16 @@ async def test_unknown_command_lists_the_real_ones(bot: RunningBot) -> None:
     owner.send(f"/start@{bot.api.bot_user()['username']}")  # addressed to the bot by name: still works
     await owner.expect("政企直通车")
     assert (await bot.services.analytics.stats()).asked == 0
+
+
+async def test_an_album_gets_one_reply_and_is_not_a_flood(bot: RunningBot) -> None:
+    owner = bot.user(510)
+    for i in range(10):  # Telegram's largest album: ten updates at once, more than flood_messages
+        photo = [{"file_id": f"alb-{i}", "file_unique_id": f"ualb{i}", "width": 640, "height": 480}]
+        owner.send_extra({"photo": photo, "media_group_id": "grp-510"})
+    await owner.expect(texts.NOT_TEXT[:8])
+    owner.send("开饭店要办什么证？")
+    await owner.expect("食品经营许可")
+    mine = [e.text for e in bot.api.events if e.chat_id == owner.user_id]
+    assert mine.count(texts.NOT_TEXT) == 1
+    assert not [t for t in mine if t.startswith(texts.FLOOD[:8])]
