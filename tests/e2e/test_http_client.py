@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from aiohttp import web
@@ -21,7 +22,7 @@ async def api() -> AsyncIterator[BotApiServer]:
         yield server
 
 
-def _bot(api: BotApiServer, **request_kwargs: float) -> Bot:
+def _bot(api: BotApiServer, **request_kwargs: Any) -> Bot:
     return Bot(BOT_TOKEN, base_url=api.base_url, base_file_url=api.base_file_url,
                request=AiohttpRequest(**request_kwargs), get_updates_request=AiohttpRequest())
 
