@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from collections.abc import Awaitable
 from typing import Any
 
@@ -27,6 +28,7 @@ from telegram.ext import (
 from bot.clock import Clock
 from bot.config import Settings
 from bot.context import SERVICES_KEY, BotContext
+from bot.journal import JournalingRequest, JournalQueue, UpdateJournal
 from bot.services import Services
 from bot.telegram_http import AiohttpRequest
 
@@ -40,11 +42,20 @@ class PerChatUpdateProcessor(BaseUpdateProcessor):
     overtake each other, so updates are serialised per chat with one lock per active chat.
     """
 
-    def __init__(self, max_concurrent_updates: int) -> None:
+    def __init__(self, max_concurrent_updates: int, journal: UpdateJournal | None = None) -> None:
         super().__init__(max_concurrent_updates)
         self._locks: dict[int, tuple[asyncio.Lock, int]] = {}
+        self._journal = journal
 
     async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+        try:
+            await self._in_chat_order(update, coroutine)
+        finally:
+            # Handled (an exception was the error handler's to report): not replayed after a restart.
+            if self._journal is not None and isinstance(update, Update):
+                self._journal.done(update.update_id)
+
+    async def _in_chat_order(self, update: object, coroutine: Awaitable[Any]) -> None:
         key = _chat_key(update)
         if key is None:
             await coroutine
@@ -142,9 +153,24 @@ def build_application(
         max_retries=3,
     )
 
+    # Every update is on disk before Telegram is told it arrived (bot/journal.py); a webhook worker
+    # replays its own interrupted updates, so it needs a name that survives a restart.
+    worker = f"{socket.gethostname()}:{tg.webhook_port}" if tg.mode == "webhook" else "polling"
+    journal = UpdateJournal(worker)
+
+    async def flush_journal(_context: BotContext) -> None:
+        await journal.flush()
+
     async def post_init(app: Application[Any, BotContext, Any, Any, Any, Any]) -> None:
         services = await Services.build(settings, knowledge=knowledge, clock=clock, answer_process=answer_process)
         app.bot_data[SERVICES_KEY] = services
+        journal.attach(services.sessions)
+        interrupted = await journal.unfinished()
+        if interrupted:
+            log.warning("replaying %d update(s) received but not handled before the last stop", len(interrupted))
+        for payload in interrupted:
+            # Straight into the queue (put_nowait is not journaled again: the rows exist).
+            app.update_queue.put_nowait(Update.de_json(payload, app.bot))
         await _set_commands(app)
         jobs = app.job_queue
         if jobs is not None:
@@ -155,6 +181,8 @@ def build_application(
                                name="desk-scheduler")
             jobs.run_repeating(_flush_persistence, interval=PERSIST_EVERY_S, first=PERSIST_EVERY_S,
                                name="persistence-flush")
+            # Done marks (and, when idle between polls, arrivals) reach the disk within a second.
+            jobs.run_repeating(flush_journal, interval=1.0, first=1.0, name="journal-flush")
             reload_every = settings.knowledge.reload_check_s
             if reload_every > 0:
                 jobs.run_repeating(_reload_changed_knowledge, interval=reload_every, first=reload_every,
@@ -164,6 +192,10 @@ def build_application(
     async def post_shutdown(app: Application[Any, BotContext, Any, Any, Any, Any]) -> None:
         services = app.bot_data.pop(SERVICES_KEY, None)
         if isinstance(services, Services):
+            try:
+                await journal.flush()  # the last done marks: a clean stop replays nothing
+            except Exception:
+                log.warning("could not write the last journal marks; those updates replay at start", exc_info=True)
             await services.aclose()
 
     builder = (
@@ -174,7 +206,8 @@ def build_application(
         .context_types(ContextTypes(context=BotContext))
         .rate_limiter(rate_limiter)
         .persistence(persistence)
-        .concurrent_updates(PerChatUpdateProcessor(tg.concurrent_updates))
+        .concurrent_updates(PerChatUpdateProcessor(tg.concurrent_updates, journal))
+        .update_queue(JournalQueue(journal, durable_put=tg.mode == "webhook"))
         .post_init(post_init)
         .post_shutdown(post_shutdown)
         # aiohttp instead of PTB's httpx (see bot/telegram_http.py). Downloads of admin uploads can be
@@ -182,7 +215,7 @@ def build_application(
         # 16 connections carry far more than Telegram's ~30 msg/s; a burst queues for a free one.
         .request(AiohttpRequest(connection_pool_size=HTTP_POOL_SIZE, read_timeout=30, write_timeout=60,
                                 pool_timeout=30, media_write_timeout=60))
-        .get_updates_request(AiohttpRequest(connection_pool_size=1, read_timeout=40, pool_timeout=30))
+        .get_updates_request(JournalingRequest(journal, connection_pool_size=1, read_timeout=40, pool_timeout=30))
     )
     app = builder.build()
     from handlers import register

@@ -76,7 +76,7 @@ def import_all_models() -> None:
     """Import every module that declares tables so SQLModel.metadata knows them all."""
     import importlib
 
-    for module in ("bot.models", "knowledge.models", "bot.analytics", "bot.staff_cards", "bot.dashboard.models"):
+    for module in ("bot.models", "knowledge.models", "bot.analytics", "bot.staff_cards", "bot.journal", "bot.dashboard.models"):
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as exc:  # a package not written yet must not break the others

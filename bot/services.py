@@ -187,9 +187,26 @@ def _worker_open(settings: Settings) -> None:
     global _WORKER_KNOWLEDGE
     # Ctrl-C reaches the whole process group; the bot shuts this worker down itself.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _exit_with_parent()
     from knowledge.service import KnowledgeService
 
     _WORKER_KNOWLEDGE = KnowledgeService.open(settings)
+
+
+def _exit_with_parent() -> None:
+    """End this worker when the bot process is gone (killed: no shutdown reached us), instead of
+    living on as an orphan holding its own knowledge core (~340 MB) — one more after every crash."""
+    import threading
+
+    parent = os.getppid()
+
+    def watch() -> None:
+        while True:
+            time.sleep(1.0)
+            if os.getppid() != parent:
+                os._exit(0)
+
+    threading.Thread(target=watch, name="zhitong-parent-watch", daemon=True).start()
 
 
 def _worker_ask(question: str) -> Any:

@@ -87,6 +87,9 @@ class BotApiServer:
         self.get_updates_calls = 0
         # Failure injection: the next N sendMessage calls to a chat answer 502 Bad Gateway.
         self.fail_sends: dict[int, int] = {}
+        # sendMessage to these chats hangs until the chat is removed, then fails (502) without sending:
+        # a bot caught in the middle of handling an update.
+        self.hang_sends: set[int] = set()
         self.failed_sends = 0
         # Webhook mode: after setWebhook, updates are POSTed to the bot instead of queued for getUpdates.
         self.webhook_url = ""
@@ -403,6 +406,10 @@ class BotApiServer:
 
     async def _m_sendmessage(self, params: dict[str, Any]) -> Any:
         chat = int(params["chat_id"])
+        if chat in self.hang_sends:
+            while chat in self.hang_sends:  # noqa: ASYNC110 (a test toggles it from outside)
+                await asyncio.sleep(0.05)
+            raise _ApiError(502, "Bad Gateway")
         if self.fail_sends.get(chat, 0) > 0:
             self.fail_sends[chat] -= 1
             self.failed_sends += 1
