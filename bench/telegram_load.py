@@ -58,7 +58,9 @@ async def main(args: argparse.Namespace) -> int:
     knowledge = await asyncio.to_thread(KnowledgeService.open, kb_settings)
     knowledge.ask("预热")
 
-    api = BotApiServer()
+    # Update ids continue from run to run, as Telegram's do for one bot (a reused --data-dir keeps the
+    # bot's update journal, where an old id would be checked as a possible re-delivery).
+    api = BotApiServer(first_update_id=int(time.time() * 1000) - 1_700_000_000_000)
     await api.start()
     telegram = {
         "token": BOT_TOKEN, "base_url": api.base_url, "base_file_url": api.base_file_url,

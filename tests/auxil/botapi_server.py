@@ -71,7 +71,8 @@ class ForumTopic:
 class BotApiServer:
     """In-process Bot API server. ``async with BotApiServer() as api: ...`` or start()/stop()."""
 
-    def __init__(self, *, token: str = BOT_TOKEN, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, *, token: str = BOT_TOKEN, host: str = "127.0.0.1", port: int = 0,
+                 first_update_id: int = 1) -> None:
         self.token = token
         self.host = host
         self.port = port
@@ -97,7 +98,7 @@ class BotApiServer:
         self.webhook_statuses: list[int] = []
         self._webhook_tasks: set[asyncio.Task[None]] = set()
         self.last_delivered_update_id = 0
-        self._update_ids = itertools.count(1)
+        self._update_ids = itertools.count(first_update_id)  # Telegram's ids continue across restarts
         self._message_ids: dict[int, itertools.count[int]] = {}
         self._file_ids = itertools.count(1)
         self._callback_ids = itertools.count(1)
