@@ -14,7 +14,7 @@ import time
 import uuid
 from collections import OrderedDict, deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -102,6 +102,8 @@ class AnswerCache:
         # (profiled under a burst of 200 distinct questions on 2 cores: p95 ~2.2 s → ~1.7 s). The
         # threads above remain the fallback when that process dies.
         self._process_settings = process_settings
+        self._warmup: Future[Any] | None = None
+        self._started_at = 0.0
         self._procs: ProcessPoolExecutor | None = self._start_worker() if process_settings else None
 
     @staticmethod
@@ -141,7 +143,13 @@ class AnswerCache:
     async def _compute(self, question: str) -> Any:
         loop = asyncio.get_running_loop()
         procs = self._procs
-        if procs is not None:
+        # Until a (re)started worker has loaded its knowledge core (~3 s), the threads answer: this
+        # process's own core is already current, so nobody waits for the worker after an ingest.
+        if procs is not None and self._worker_failed() and time.monotonic() - self._started_at > 60:
+            log.warning("answer worker process failed to start: starting another; threads answer meanwhile")
+            self._restart_worker()
+            procs = self._procs
+        if procs is not None and self._worker_ready():
             try:
                 return await loop.run_in_executor(procs, _worker_ask, question)
             except BrokenProcessPool:
@@ -158,8 +166,17 @@ class AnswerCache:
             initializer=_worker_open,
             initargs=(self._process_settings,),
         )
-        procs.submit(_worker_ask, "预热")  # load the model now, not on the first owner's question
+        self._started_at = time.monotonic()
+        self._warmup = procs.submit(_worker_ask, "预热")  # load the model now, not on the first owner's question
         return procs
+
+    def _worker_ready(self) -> bool:
+        warmup = self._warmup
+        return warmup is not None and warmup.done() and not warmup.cancelled() and warmup.exception() is None
+
+    def _worker_failed(self) -> bool:
+        warmup = self._warmup
+        return warmup is not None and warmup.done() and not self._worker_ready()
 
     def _restart_worker(self) -> None:
         old, self._procs = self._procs, self._start_worker()
@@ -336,7 +353,8 @@ class IngestRunner:
                 self._on_reload()
 
     async def reload_if_changed(self) -> bool:
-        """Reload when the stored knowledge generation differs from the loaded one; True when it did.
+        """Reload when the knowledge base changed since it was loaded, or the day changed (a policy may
+        have taken effect or expired at midnight); True when it did.
 
         Skipped while this bot's own ingest or a reload runs (each ends with a reload that reads the
         newest generation), so an upload to this bot is never reloaded twice. A failure is logged and
@@ -346,15 +364,14 @@ class IngestRunner:
         if knowledge is None or self._lock.locked() or self._reload_lock.locked():
             return False
         try:
-            stored = await asyncio.to_thread(knowledge.stored_generation)
+            stale = await asyncio.to_thread(knowledge.is_stale)
         except Exception:
             log.warning("could not read the knowledge generation; checking again later", exc_info=True)
             return False
-        loaded = knowledge.loaded_generation
         # An ingest of this bot may have started while the generation was read: it reloads itself.
-        if stored == loaded or self._lock.locked() or self._reload_lock.locked():
+        if not stale or self._lock.locked() or self._reload_lock.locked():
             return False
-        log.info("knowledge base changed elsewhere (generation %s → %s): reloading", loaded, stored)
+        log.info("knowledge base changed elsewhere, or a new day began (validity dates): reloading")
         try:
             await self.reload()
         except Exception:

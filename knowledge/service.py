@@ -75,6 +75,7 @@ class _State:
     retriever: HybridRetriever
     stats: dict[str, Any]
     generation: int  # of the knowledge base this index was built from
+    valid_on: date  # the day whose current policies it holds (effective / expires are checked per day)
 
 
 class KnowledgeService:
@@ -102,7 +103,7 @@ class KnowledgeService:
         with self._reload_lock:
             started = time.perf_counter()
             self.store.forget_count()  # another process may have ingested since
-            today = datetime.now(ZoneInfo(self.settings.desk.timezone)).date()
+            today = self.today()
             with sync_session(self.engine) as session:
                 # Read before the tables: an ingest committing meanwhile then leaves the loaded
                 # generation behind the stored one (one extra reload), never ahead of it (a missed one).
@@ -158,13 +159,23 @@ class KnowledgeService:
             # Warm up: the first query otherwise pays for lazy initialisation (seconds, not milliseconds).
             if records:
                 retriever.search("预热 营业执照")
-            self._state = _State(index, retriever, stats, generation)
+            self._state = _State(index, retriever, stats, generation, today)
             log.debug("知识库索引已加载：%s 条记录，%s 个文件", len(records), len(sources))
 
     @property
     def loaded_generation(self) -> int | None:
         """The knowledge generation the current index was built from (None before the first load)."""
         return self._state.generation if self._state is not None else None
+
+    def today(self) -> date:
+        """The city's date (desk.timezone): policies take effect and expire by it."""
+        return datetime.now(ZoneInfo(self.settings.desk.timezone)).date()
+
+    def is_stale(self) -> bool:
+        """True when the index should be rebuilt: the knowledge base changed (possibly in another
+        process), or the day changed, so a policy may have taken effect or expired since it was built."""
+        state = self._state
+        return state is None or self.today() != state.valid_on or self.stored_generation() != state.generation
 
     def stored_generation(self) -> int:
         """The knowledge generation in the database now (sync: one small query)."""

@@ -6,6 +6,7 @@ The process must give exactly the in-thread answer, re-read the knowledge base a
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,25 @@ async def test_worker_process_answers_like_the_thread(kb_dir: Path, knowledge: A
         cache.close()
 
 
+def _wait_ready(cache: AnswerCache) -> None:
+    assert cache._warmup is not None
+    cache._warmup.result(timeout=120)
+
+
+async def test_threads_answer_while_a_new_worker_loads(kb_dir: Path, knowledge: Any) -> None:
+    cache = AnswerCache(knowledge, process_settings=_isolated_settings(kb_dir))
+    try:
+        await asyncio.to_thread(_wait_ready, cache)
+        cache.clear()  # an ingest: the new worker needs seconds to load its knowledge core
+        assert not cache._worker_ready()
+        _same(await cache.ask("开饭店要办什么证"), knowledge.ask("开饭店要办什么证"))
+        assert not cache._worker_ready()  # answered without waiting for it
+        await asyncio.to_thread(_wait_ready, cache)
+        _same(await cache.ask("个体工商户怎么注册"), knowledge.ask("个体工商户怎么注册"))  # by the worker now
+    finally:
+        cache.close()
+
+
 async def test_dead_worker_falls_back_to_a_thread(
     kb_dir: Path,
     knowledge: Any,
@@ -41,7 +61,7 @@ async def test_dead_worker_falls_back_to_a_thread(
 ) -> None:
     cache = AnswerCache(knowledge, process_settings=_isolated_settings(kb_dir))
     try:
-        await cache.ask("预热")  # the worker is up
+        await asyncio.to_thread(_wait_ready, cache)  # the worker is up
         assert cache._procs is not None
         for process in list(cache._procs._processes.values()):  # type: ignore[attr-defined]
             process.kill()

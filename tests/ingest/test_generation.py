@@ -4,7 +4,10 @@ running bots notice ingests made by other processes. Real SQLite, real Chroma, r
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from pathlib import Path
+
+import pytest
 
 from bot.config import Settings, load_settings
 from bot.db import init_db_sync, make_sync_engine, sync_session
@@ -85,6 +88,32 @@ def test_the_service_remembers_the_generation_it_loaded(settings: Settings, stor
         service.reload()
         assert service.loaded_generation == service.stored_generation()
         assert any(h.record.source_file == "新政.md" for h in service.ask("直通车试点企业可享受什么服务").hits)
+    finally:
+        service.close()
+
+
+def test_a_new_day_makes_the_index_stale(settings: Settings, store: VectorStore, tmp_path: Path,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """A policy that takes effect tomorrow is cited from tomorrow on, without any ingest."""
+    city = make_city(tmp_path / "city")
+    service_today = KnowledgeService.open(settings, store=store)
+    tomorrow = service_today.today() + timedelta(days=1)
+    service_today.close()
+    (city / "policies" / "明日施行.md").write_text(
+        f"---\ntitle: 示范市直通车试点通知\neffective: {tomorrow.isoformat()}\n---\n"
+        "# 示范市直通车试点通知\n\n一、试点内容\n直通车试点企业可享受专员上门服务。\n", encoding="utf-8")
+    ingest_paths(settings, [city], store=store)
+    service = KnowledgeService.open(settings, store=store)
+    try:
+        question = "直通车试点企业可享受什么服务"
+        assert not any(h.record.source_file == "明日施行.md" for h in service.ask(question).hits)
+        assert not service.is_stale()
+
+        monkeypatch.setattr(service, "today", lambda: tomorrow)  # midnight passes
+        assert service.is_stale()
+        service.reload()
+        assert not service.is_stale()
+        assert service.ask(question).hits[0].record.source_file == "明日施行.md"
     finally:
         service.close()
 
