@@ -39,6 +39,17 @@ ACTION_AUDIT_LABELS = {
     "followup_done": "完成回访",
     "waiting_reminder": "提醒企业补充材料",
     "waiting_giveup": "企业久未补充，请专员跟进",
+    "accept_warn": "受理时限将到（提醒）",
+    "resolve_warn": "办结时限将到（提醒）",
+    "followup_warn": "回访时限将到（提醒）",
+    "followup_overdue": "回访超期",
+    "escalate_overdue": "超期自动升级督办",
+    "rating_reminder": "提醒企业评价",
+    "auto_close": "逾期未评价，自动销号",
+    "rating_comment": "企业补充评价意见",
+    "enterprise_register": "企业登记",
+    "staff_add": "添加工作人员",
+    "staff_remove": "停用工作人员",
 }
 AUTHOR_LABELS = {"enterprise": "企业", "staff": "工作人员", "system": "系统"}
 
