@@ -102,7 +102,7 @@ class KnowledgeService:
         """Rebuild the in-memory index from the database (call after an ingest)."""
         with self._reload_lock:
             started = time.perf_counter()
-            self.store.forget_count()  # another process may have ingested since
+            self.store.refresh()  # another process may have ingested since
             today = self.today()
             with sync_session(self.engine) as session:
                 # Read before the tables: an ingest committing meanwhile then leaves the loaded

@@ -61,19 +61,44 @@ class VectorStore:
     def __init__(self, settings: Settings, embedder: Embedder) -> None:
         self.settings = settings
         self.embedder = embedder
-        self.client = make_client(settings)
         self.name = collection_name(settings.vector.collection, embedder.name)
-        self._collection = self.client.get_or_create_collection(
-            name=self.name,
-            embedding_function=None,
-            configuration={"hnsw": {"space": "cosine"}},
-            metadata={"embedder": embedder.name, "dimension": embedder.dimension},
-        )
+        self.client, self._collection = self._open()
         self._lock = threading.Lock()
         # Vector count for query_embedding's n_results clamp. Asking Chroma on every question cost a
         # second call into its bindings per question (profiled: ~20% of the Chroma time under a burst),
         # so it is remembered until this store writes or the knowledge core reloads.
         self._known_count: int | None = None
+
+    def _open(self) -> tuple[Any, Any]:
+        client = make_client(self.settings)
+        collection = client.get_or_create_collection(
+            name=self.name,
+            embedding_function=None,
+            configuration={"hnsw": {"space": "cosine"}},
+            metadata={"embedder": self.embedder.name, "dimension": self.embedder.dimension},
+        )
+        return client, collection
+
+    def refresh(self) -> None:
+        """See what other processes wrote since this store opened (call before re-reading the index).
+
+        An embedded Chroma client loads the vector index once: after `zhitong ingest` or the dashboard
+        wrote from another process it still counts the new vectors but never returns them from a query
+        (checked with chromadb 1.x). A fresh client reads the index from disk again. Chroma caches one
+        client system per path in the process, so that cache entry is dropped first; handles already
+        taken by running queries keep working on the old system. A Chroma server needs none of this.
+        """
+        self._known_count = None
+        if self.settings.vector.url:
+            return
+        from chromadb.api.shared_system_client import SharedSystemClient
+
+        identifier = getattr(self.client, "_identifier", None)
+        SharedSystemClient._identifier_to_system.pop(identifier, None)  # type: ignore[arg-type]
+        SharedSystemClient._identifier_to_refcount.pop(identifier, None)  # type: ignore[arg-type]
+        client, collection = self._open()
+        with self._lock:
+            self.client, self._collection = client, collection
 
     def upsert(self, records: Sequence[Record]) -> None:
         """Embed `record.text` and add or replace the vectors (batches of at most MAX_BATCH)."""
@@ -115,10 +140,6 @@ class VectorStore:
 
     def count(self) -> int:
         return int(self._collection.count())
-
-    def forget_count(self) -> None:
-        """Re-read the vector count on the next query (after writes this store did not make)."""
-        self._known_count = None
 
     def _query_count(self) -> int:
         """The count for clamping n_results: cached; a stale value is harmless (Chroma clamps too)."""

@@ -30,6 +30,42 @@ RECORDS = [
 ]
 
 
+_OTHER_PROCESS_WRITES = """
+import sys
+import numpy as np
+from bot.config import load_settings
+from knowledge.store import VectorStore
+from knowledge.types import Record
+
+class Fixed:  # the same name and dimension as the test's embedder: the same collection
+    name, dimension = sys.argv[2], int(sys.argv[3])
+
+store = VectorStore(load_settings(data_dir=sys.argv[1]), Fixed())
+record = Record(id="9" * 32, kind="policy", title="新政", department="示范市工业和信息化局", text="新政",
+                citation="new.md")
+store.upsert_embeddings([record], np.asarray([[float(x) for x in sys.argv[4].split(",")]]))
+"""
+
+
+def test_refresh_sees_what_another_process_wrote(settings: Settings, use_embedder: Embedder) -> None:
+    store = VectorStore(settings, use_embedder)
+    store.upsert(RECORDS)
+    question = use_embedder.embed_query("工业机器人购置补贴")
+    assert store.query_embedding(question, 10)  # this process has read the index
+    # `zhitong ingest` / the dashboard in another process adds a vector right where the question points.
+    subprocess.run(
+        [sys.executable, "-c", _OTHER_PROCESS_WRITES, str(settings.data_dir), use_embedder.name,
+         str(use_embedder.dimension), ",".join(str(float(x)) for x in question)],
+        check=True, cwd=Path(__file__).resolve().parents[2], timeout=120,
+    )
+    new_id = "9" * 32
+    assert new_id not in [i for i, _ in store.query_embedding(question, 10)]  # the stale in-memory index
+    store.refresh()
+    assert store.query_embedding(question, 10)[0][0] == new_id
+    store.upsert(RECORDS[:1])  # and the refreshed store still writes
+    assert store.count() == 5
+
+
 def test_upsert_query_delete_and_persist(settings: Settings, use_embedder: Embedder) -> None:
     store = VectorStore(settings, use_embedder)
     assert store.count() == 0 and store.query("发票", 5) == []
