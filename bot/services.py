@@ -77,6 +77,7 @@ class FloodLimiter:
 
 
 # ---------------------------------------------------------------- answers
+MAX_ANSWER_BATCH = 32  # questions per trip to the answer worker
 class AnswerCache:
     """Answers by question text: a short-lived LRU plus coalescing of identical questions in flight.
 
@@ -94,6 +95,7 @@ class AnswerCache:
         self._in_flight: dict[str, asyncio.Future[Any]] = {}
         self.hits = 0
         self.misses = 0
+        self.batches = 0  # trips to the answer worker (or, while it loads, a thread) for misses
         # Retrieval holds the GIL most of the time: more threads than cores only add contention
         # (measured: 6 default-pool threads were slower than 2), so it gets its own small pool.
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="zhitong-ask")
@@ -104,6 +106,8 @@ class AnswerCache:
         self._process_settings = process_settings
         self._warmup: Future[Any] | None = None
         self._started_at = 0.0
+        self._queued: list[tuple[str, asyncio.Future[Any]]] = []
+        self._dispatcher: asyncio.Task[None] | None = None
         self._procs: ProcessPoolExecutor | None = self._start_worker() if process_settings else None
 
     @staticmethod
@@ -141,22 +145,54 @@ class AnswerCache:
         return answer
 
     async def _compute(self, question: str) -> Any:
+        if self._procs is None:
+            # Threads (an LLM rewrite mostly waits on the network; two questions run at once).
+            return await asyncio.get_running_loop().run_in_executor(self._pool, self._knowledge.ask, question)
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._queued.append((question, future))
+        if self._dispatcher is None or self._dispatcher.done():
+            self._dispatcher = asyncio.create_task(self._dispatch(), name="zhitong-answer-batches")
+        return await future
+
+    async def _dispatch(self) -> None:
+        """Send the queued questions to the worker, in batches of those that queued up while it was busy.
+
+        No waiting to fill a batch: one question alone goes at once; in a burst, the questions that
+        arrive while a batch is computed go together next (embedding costs less per question in a batch,
+        and one round trip carries them all).
+        """
         loop = asyncio.get_running_loop()
-        procs = self._procs
-        # Until a (re)started worker has loaded its knowledge core (~3 s), the threads answer: this
-        # process's own core is already current, so nobody waits for the worker after an ingest.
-        if procs is not None and self._worker_failed() and time.monotonic() - self._started_at > 60:
-            log.warning("answer worker process failed to start: starting another; threads answer meanwhile")
-            self._restart_worker()
+        while self._queued:
+            batch, self._queued = self._queued[:MAX_ANSWER_BATCH], self._queued[MAX_ANSWER_BATCH:]
+            questions = [question for question, _ in batch]
+            self.batches += 1
             procs = self._procs
-        if procs is not None and self._worker_ready():
+            if procs is not None and self._worker_failed() and time.monotonic() - self._started_at > 60:
+                log.warning("answer worker process failed to start: starting another; threads answer meanwhile")
+                self._restart_worker()
+                procs = self._procs
             try:
-                return await loop.run_in_executor(procs, _worker_ask, question)
-            except BrokenProcessPool:
-                log.warning("answer worker process died: restarting it; this question is answered in a thread")
-                if self._procs is procs:
-                    self._restart_worker()
-        return await loop.run_in_executor(self._pool, self._knowledge.ask, question)
+                # Until a (re)started worker has loaded its knowledge core (~3 s), a thread answers: this
+                # process's own core is already current, so nobody waits for the worker after an ingest.
+                if procs is not None and self._worker_ready():
+                    try:
+                        results = await loop.run_in_executor(procs, _worker_ask_many, questions)
+                    except (BrokenProcessPool, RuntimeError):  # died, or shut down by a restart meanwhile
+                        log.warning("answer worker process died (or was shut down): restarting it; a thread answers these")
+                        if self._procs is procs:
+                            self._restart_worker()
+                        results = await loop.run_in_executor(self._pool, _ask_each, self._knowledge, questions)
+                else:
+                    results = await loop.run_in_executor(self._pool, _ask_each, self._knowledge, questions)
+            except Exception as exc:  # the thread pool itself failed: every asker gets the error
+                results = [exc] * len(batch)
+            for (_, future), result in zip(batch, results, strict=True):
+                if future.done():
+                    continue  # the asker went away (cancelled)
+                if isinstance(result, BaseException):
+                    future.set_exception(result)
+                else:
+                    future.set_result(result)
 
     def _start_worker(self) -> ProcessPoolExecutor:
         assert self._process_settings is not None
@@ -191,6 +227,11 @@ class AnswerCache:
             self._restart_worker()
 
     def close(self) -> None:
+        if self._dispatcher is not None:
+            self._dispatcher.cancel()
+        for _, future in self._queued:
+            future.cancel()
+        self._queued.clear()
         self._pool.shutdown(wait=False, cancel_futures=True)
         if self._procs is not None:
             self._procs.shutdown(wait=False, cancel_futures=True)
@@ -229,6 +270,26 @@ def _exit_with_parent() -> None:
 def _worker_ask(question: str) -> Any:
     assert _WORKER_KNOWLEDGE is not None
     return _WORKER_KNOWLEDGE.ask(question)
+
+
+def _worker_ask_many(questions: list[str]) -> list[Any]:
+    assert _WORKER_KNOWLEDGE is not None
+    return _ask_each(_WORKER_KNOWLEDGE, questions)
+
+
+def _ask_each(knowledge: KnowledgeService, questions: list[str]) -> list[Any]:
+    """Answers for ``questions`` in one batch; if the batch fails, one by one, so a question that
+    breaks retrieval fails alone (its slot holds the exception) instead of failing its neighbours."""
+    try:
+        return list(knowledge.ask_many(questions))
+    except Exception:
+        results: list[Any] = []
+        for question in questions:
+            try:
+                results.append(knowledge.ask(question))
+            except Exception as exc:
+                results.append(exc)
+        return results
 
 
 # ---------------------------------------------------------------- ingest

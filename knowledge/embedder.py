@@ -38,6 +38,10 @@ class Embedder(Protocol):
         """Embed one query: a (dimension,) float32 vector, L2-normalised."""
         ...
 
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        """Embed several queries at once: row i equals ``embed_query(texts[i])``."""
+        ...
+
 
 def _normalise(vectors: np.ndarray) -> np.ndarray:
     vectors = np.asarray(vectors, dtype=np.float32)
@@ -77,6 +81,10 @@ class UniversalSentenceEncoderEmbedder:
         # synchronisation costs hundreds of milliseconds (measured: p50 300 ms with 2 threads vs
         # 2–6 ms with 1 under load). Queries therefore run single-threaded.
         return self._embed([text], 1)[0]
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        # A handful of short texts in one call: ~1 ms each instead of ~2.5 (measured, 16 questions).
+        return self._embed(texts, 1)
 
     def _embed(self, texts: Sequence[str], threads: int) -> np.ndarray:
         if not texts:
@@ -138,6 +146,9 @@ class SentenceTransformerEmbedder:
 
     def embed_query(self, text: str) -> np.ndarray:
         return self.embed_documents([text])[0]
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self.embed_documents(texts)
 
 
 _CACHE: dict[tuple[str, str, int, int], Embedder] = {}

@@ -196,7 +196,15 @@ class HybridRetriever:
         self.embedder = embedder
         self.settings = settings
 
-    def search(self, question: str, *, mode: Mode = "hybrid", k: int | None = None) -> RetrievalResult:
+    def embed(self, questions: Sequence[str]) -> list[np.ndarray | None]:
+        """Query vectors for ``questions`` in one batch (None for each when there is no dense side)."""
+        if self.store is None or self.embedder is None or not self.index.records or not questions:
+            return [None] * len(questions)
+        return list(self.embedder.embed_queries(questions))
+
+    def search(self, question: str, *, mode: Mode = "hybrid", k: int | None = None,
+               vector: np.ndarray | None = None) -> RetrievalResult:
+        """``vector``: the question's embedding when already computed (``embed``), else it is embedded here."""
         k = k or self.settings.top_k
         n = self.settings.candidates
         mentioned, canonical_q = self.index.mentioned_departments(question)
@@ -204,7 +212,8 @@ class HybridRetriever:
 
         dense_scores: dict[int, float] = {}
         if self.store is not None and self.embedder is not None and self.index.records:
-            vector = self.embedder.embed_query(question)
+            if vector is None:
+                vector = self.embedder.embed_query(question)
             for rid, sim in self.store.query_embedding(vector, n):
                 pos = self.index.by_id.get(rid)
                 # Only ids present in kb_record are trusted (an interrupted ingest leaves orphans).

@@ -54,6 +54,25 @@ async def test_threads_answer_while_a_new_worker_loads(kb_dir: Path, knowledge: 
         cache.close()
 
 
+async def test_a_burst_of_new_questions_goes_to_the_worker_in_batches(kb_dir: Path, knowledge: Any) -> None:
+    import json
+
+    from tests.conftest import SAMPLE_DIR
+
+    rows = (SAMPLE_DIR / "questions.jsonl").read_text("utf-8").splitlines()
+    questions = list(dict.fromkeys(json.loads(r)["q"] for r in rows if r.strip()))[:40]
+    cache = AnswerCache(knowledge, process_settings=_isolated_settings(kb_dir))
+    try:
+        await asyncio.to_thread(_wait_ready, cache)
+        answers = await asyncio.gather(*(cache.ask(q) for q in questions))  # 40 owners at once
+        for question, got in zip(questions, answers, strict=True):
+            _same(got, knowledge.ask(question))
+        assert cache.misses == 40
+        assert 2 <= cache.batches < 40  # the first alone, the rest together as the worker frees up
+    finally:
+        cache.close()
+
+
 async def test_dead_worker_falls_back_to_a_thread(
     kb_dir: Path,
     knowledge: Any,

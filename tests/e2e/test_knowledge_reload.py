@@ -135,8 +135,10 @@ async def test_own_upload_reloads_once_and_a_failed_reload_keeps_the_old_index(
         # unreadable for a moment): logged, and the previous index keeps answering.
         loaded = knowledge.loaded_generation
         database = settings.data_dir / "zhitong.db"
-        _rename_table(database, "kb_record", "kb_record_away")
-        _bump_generation(settings)
+        # In threads: the bot shares this event loop, and a write transaction of its own (journal,
+        # outbox) can only finish while the loop runs; blocking it here would deadlock on the lock.
+        await asyncio.to_thread(_rename_table, database, "kb_record", "kb_record_away")
+        await asyncio.to_thread(_bump_generation, settings)
         assert await ingest.reload_if_changed() is False
         assert "reloading the knowledge base failed" in caplog.text
         assert knowledge.loaded_generation == loaded
@@ -144,15 +146,19 @@ async def test_own_upload_reloads_once_and_a_failed_reload_keeps_the_old_index(
         assert POLICY_NAME in (await owner.expect(POLICY_NAME, timeout=30)).text
 
         # Readable again: the next check reloads.
-        _rename_table(database, "kb_record_away", "kb_record")
+        await asyncio.to_thread(_rename_table, database, "kb_record_away", "kb_record")
         assert await ingest.reload_if_changed() is True
         assert knowledge.loaded_generation == await asyncio.to_thread(knowledge.stored_generation) > loaded
         assert await ingest.reload_if_changed() is False
 
 
 def _rename_table(database: Path, old: str, new: str) -> None:
-    with sqlite3.connect(database) as connection:
-        connection.execute(f"ALTER TABLE {old} RENAME TO {new}")
+    connection = sqlite3.connect(database, timeout=60)
+    try:
+        with connection:
+            connection.execute(f"ALTER TABLE {old} RENAME TO {new}")
+    finally:
+        connection.close()
 
 
 def _bump_generation(settings: Settings) -> None:

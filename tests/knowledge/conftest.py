@@ -68,6 +68,9 @@ class HashEmbedder:
     def embed_query(self, text: str) -> np.ndarray:
         return self.embed_documents([text])[0]
 
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self.embed_documents(texts)
+
 
 @pytest.fixture(scope="module")
 def shared_service(

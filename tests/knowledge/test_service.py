@@ -145,3 +145,31 @@ def test_empty_knowledge_base_says_so(settings, store) -> None:  # type: ignore[
     service = KnowledgeService.open(settings, store=store)
     answer = service.ask("开饭店要办什么证")
     assert answer.route_to_desk and "还没有导入" in answer.text
+
+
+def test_ask_many_answers_each_exactly_like_ask(shared_service: KnowledgeService) -> None:
+    from knowledge.embedder import UniversalSentenceEncoderEmbedder
+
+    questions = [
+        "开饭店要办什么证？找哪个部门？",
+        "",  # nothing to search for
+        "😀😀",
+        "我的环评拖了三个月没人管",  # to the desk, searched without the complaint words
+        "税务局电话是多少",
+        "稳岗补贴怎么申请" + "，具体情况是这样的" * 60,  # long: searched on its beginning
+        "开饭店要办什么证？找哪个部门？",  # the same question twice in one batch
+    ]
+    batch = shared_service.ask_many(questions)
+    assert len(batch) == len(questions)
+    for question, got in zip(questions, batch, strict=True):
+        want = shared_service.ask(question)
+        assert (got.question, got.text, got.route_to_desk, got.reason) == (
+            want.question, want.text, want.route_to_desk, want.reason)
+        assert [h.record.id for h in got.hits] == [h.record.id for h in want.hits]
+    assert batch[1].hits == [] and batch[3].route_to_desk and "较长" in batch[5].text
+    # Batched query vectors are the one-by-one ones (the reason the answers agree).
+    embedder = UniversalSentenceEncoderEmbedder()
+    texts = ["开饭店要办什么证", "税务局电话", "稳岗补贴"]
+    together = embedder.embed_queries(texts)
+    for row, text in zip(together, texts, strict=True):
+        assert float(row @ embedder.embed_query(text)) > 0.9999
