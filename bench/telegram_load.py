@@ -93,6 +93,9 @@ async def main(args: argparse.Namespace) -> int:
         warm = FakeUser(api, 9_999_999)
         warm.send("预热")
         await warm.expect("", timeout=60)
+        # Until the answer worker process has loaded its knowledge core (a few seconds after start),
+        # the bot answers in threads; the bench measures the bot as it runs after that.
+        await asyncio.sleep(args.settle)
 
     latencies: list[float] = []
     lost = 0
@@ -154,6 +157,7 @@ if __name__ == "__main__":
     parser.add_argument("--rate", type=float, default=0.0, help="overall msg/s limit (0: off)")
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--timeout", type=float, default=60.0)
+    parser.add_argument("--settle", type=float, default=8.0, help="seconds to wait after start-up")
     parser.add_argument("--data-dir", default="")
     parser.add_argument("--in-process", action="store_true", help="run the bot in the bench's own event loop")
     logging.basicConfig(level=logging.WARNING)

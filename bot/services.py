@@ -78,6 +78,7 @@ class FloodLimiter:
 
 # ---------------------------------------------------------------- answers
 MAX_ANSWER_BATCH = 32  # questions per trip to the answer worker
+ANSWER_TRIPS_IN_FLIGHT = 2
 class AnswerCache:
     """Answers by question text: a short-lived LRU plus coalescing of identical questions in flight.
 
@@ -107,7 +108,7 @@ class AnswerCache:
         self._warmup: Future[Any] | None = None
         self._started_at = 0.0
         self._queued: list[tuple[str, asyncio.Future[Any]]] = []
-        self._dispatcher: asyncio.Task[None] | None = None
+        self._dispatchers: set[asyncio.Task[None]] = set()
         self._procs: ProcessPoolExecutor | None = self._start_worker() if process_settings else None
 
     @staticmethod
@@ -150,8 +151,10 @@ class AnswerCache:
             return await asyncio.get_running_loop().run_in_executor(self._pool, self._knowledge.ask, question)
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._queued.append((question, future))
-        if self._dispatcher is None or self._dispatcher.done():
-            self._dispatcher = asyncio.create_task(self._dispatch(), name="zhitong-answer-batches")
+        if len(self._dispatchers) < ANSWER_TRIPS_IN_FLIGHT:
+            task = asyncio.create_task(self._dispatch(), name="zhitong-answer-batches")
+            self._dispatchers.add(task)
+            task.add_done_callback(self._dispatchers.discard)
         return await future
 
     async def _dispatch(self) -> None:
@@ -159,7 +162,9 @@ class AnswerCache:
 
         No waiting to fill a batch: one question alone goes at once; in a burst, the questions that
         arrive while a batch is computed go together next (embedding costs less per question in a batch,
-        and one round trip carries them all).
+        and one round trip carries them all). Two trips are in flight at once, so the worker starts the
+        next batch while the answers of the last one travel back (measured: one trip at a time doubled
+        the p95 of a 200-chat burst).
         """
         loop = asyncio.get_running_loop()
         while self._queued:
@@ -227,8 +232,8 @@ class AnswerCache:
             self._restart_worker()
 
     def close(self) -> None:
-        if self._dispatcher is not None:
-            self._dispatcher.cancel()
+        for task in list(self._dispatchers):
+            task.cancel()
         for _, future in self._queued:
             future.cancel()
         self._queued.clear()
