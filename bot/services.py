@@ -404,7 +404,13 @@ class IngestRunner:
             report = await asyncio.to_thread(
                 ingest_paths, self._settings, list(paths), progress=progress, store=store
             )
-            await self.reload()
+            try:
+                await self.reload()
+            except Exception:
+                # The ingest is committed: the knowledge base (and so the uploads dir, which must match
+                # it) holds the new version. The previous index keeps answering until the periodic
+                # check (reload_if_changed, which sees the new generation) reloads successfully.
+                log.exception("reloading after an ingest failed; the next knowledge check retries")
             return report
 
     async def reload(self) -> None:

@@ -168,3 +168,30 @@ def _bump_generation(settings: Settings) -> None:
             bump_generation(session)
     finally:
         engine.dispose()
+
+
+async def test_an_upload_whose_reload_fails_stays_ingested_and_is_reloaded_later(
+    api: BotApiServer, tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings = with_reload_check(bot_settings(api, tmp_path / "var"), 0)
+    async with run_bot(api, settings, None) as bot:
+        ingest, knowledge = bot.services.ingest, bot.services.knowledge
+        rebuild = knowledge.reload
+
+        def fails_once() -> None:  # fault injection: the index rebuild after the ingest fails
+            monkeypatch.setattr(knowledge, "reload", rebuild)
+            raise RuntimeError("index rebuild failed")
+
+        monkeypatch.setattr(knowledge, "reload", fails_once)
+        admin = bot.user(ADMIN_ID, "管理员")
+        admin.send_document(POLICY_NAME, POLICY_TEXT.encode("utf-8"), mime_type="text/markdown")
+        report = await admin.expect("入库完成", timeout=60)
+        assert POLICY_NAME in report.text
+        assert "reloading after an ingest failed" in caplog.text
+        # The file stays where /reindex looks (it matches the knowledge base): not rolled back.
+        assert (ingest.uploads_dir / POLICY_NAME).read_text("utf-8") == POLICY_TEXT
+        assert knowledge.loaded_generation < await asyncio.to_thread(knowledge.stored_generation)
+        assert await ingest.reload_if_changed() is True  # the check picks up what the failed reload missed
+        owner = bot.user(803, "机器人厂老板")
+        owner.send(QUESTION)
+        assert POLICY_NAME in (await owner.expect(POLICY_NAME, timeout=30)).text
