@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,20 @@ async def test_webhook_mode_answers_and_checks_the_secret(api: BotApiServer, tmp
         card = await owner.expect("食品经营许可", timeout=15)
         assert card.buttons()
         assert api.get_updates_calls == 0  # nothing polled: the update came by webhook
+        # Journaled before the 200 (durable put), under this worker's name, and marked done once handled.
+        from sqlmodel import select
+
+        from bot.context import SERVICES_KEY
+        from bot.journal import InboundUpdate
+
+        services = app.bot_data[SERVICES_KEY]
+        for _ in range(50):
+            async with services.sessions() as session:
+                rows = (await session.exec(select(InboundUpdate))).all()
+            if rows and all(r.done_at is not None for r in rows):
+                break
+            await asyncio.sleep(0.1)
+        assert [(r.worker.endswith(f":{port}"), r.done_at is not None) for r in rows] == [(True, True)]
         # A forged update without the secret is refused by the bot's web server.
         async with aiohttp.ClientSession() as session, session.post(
             settings.telegram.webhook_url, json={"update_id": 999, "message": {}}
