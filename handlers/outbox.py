@@ -210,8 +210,8 @@ async def refresh_card(context: BotContext, ticket_id: int) -> None:
                 if "not modified" not in exc.message.lower():
                     raise
         await services.cards.set_rendered(ticket_id, rendered)
-    except (TelegramError, DeskError) as exc:
-        log.warning("card of ticket %s not updated: %s", ticket_id, exc)
+    except Exception as exc:  # best effort by design: a card must never stop the outbox
+        log.warning("card of ticket %s not updated: %s", ticket_id, exc, exc_info=not isinstance(exc, TelegramError))
 
 
 async def post_in_thread(context: BotContext, ticket: TicketPublic, text: str) -> None:
@@ -255,8 +255,9 @@ async def copy_into_thread(context: BotContext, ticket: TicketPublic, from_chat_
             reply_parameters=ReplyParameters(ticket.staff_thread_id, allow_sending_without_reply=True),
         )
         return True
-    except TelegramError as exc:
-        log.warning("attachment %s/%s not copied to ticket %s: %s", from_chat_id, message_id, ticket.id, exc)
+    except Exception as exc:  # best effort: the desk note says the attachment did not arrive
+        log.warning("attachment %s/%s not copied to ticket %s: %s", from_chat_id, message_id, ticket.id, exc,
+                    exc_info=not isinstance(exc, TelegramError))
         return False
 
 

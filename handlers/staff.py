@@ -250,6 +250,10 @@ async def on_group_attachment(update: Update, context: BotContext) -> None:
             await context.bot.copy_message(ticket.requester_tg_id, message.chat_id, message.message_id)
         except TelegramError as exc:
             await reply_text(update, context, texts.ATTACHMENT_TO_ENTERPRISE_FAILED.format(kind=kind, error=exc.message))
+        except Exception:  # e.g. an API server without copyMessage: recorded on the ticket all the same
+            log.warning("attachment not copied to the enterprise of ticket %s", ticket.id, exc_info=True)
+            await reply_text(update, context, texts.ATTACHMENT_TO_ENTERPRISE_FAILED.format(
+                kind=kind, error=texts.ATTACHMENT_COPY_UNSUPPORTED))
     kick_outbox(context)
 
 

@@ -124,6 +124,7 @@ ATTACHMENT_KEPT = "{kind}暂时没能转给专员（已记下您发过附件）�
 ATTACHMENT_NOTE = "〔{kind}〕{caption}"
 ATTACHMENT_NOT_COPIED = "（附件未能转到此处，请联系企业重新提供）"
 ATTACHMENT_TO_ENTERPRISE_FAILED = "{kind}没能发给企业：{error}（已记入工单）"
+ATTACHMENT_COPY_UNSUPPORTED = "暂时无法转发附件"
 ENTERPRISE_NOT_ON_TELEGRAM = "该工单不是企业通过机器人提交的，请用电话等方式联系企业"
 ATTACHMENT_KINDS = {"photo": "图片", "document": "文件", "video": "视频", "voice": "语音", "audio": "音频",
                     "video_note": "视频消息"}

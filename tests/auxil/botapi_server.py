@@ -91,6 +91,8 @@ class BotApiServer:
         # sendMessage to these chats hangs until the chat is removed, then fails (502) without sending:
         # a bot caught in the middle of handling an update.
         self.hang_sends: set[int] = set()
+        # Methods this server pretends not to know (answered like any unknown method), lower-case.
+        self.disabled_methods: set[str] = set()
         self.failed_sends = 0
         # Webhook mode: after setWebhook, updates are POSTed to the bot instead of queued for getUpdates.
         self.webhook_url = ""
@@ -315,7 +317,7 @@ class BotApiServer:
             return self._error(401, "Unauthorized")
         method = request.match_info["method"]
         params = await self._params(request)
-        handler = getattr(self, f"_m_{method.lower()}", None)
+        handler = None if method.lower() in self.disabled_methods else getattr(self, f"_m_{method.lower()}", None)
         if handler is None:
             self.unknown_methods.append(method)
             return self._ok(True)

@@ -165,6 +165,14 @@ async def test_materials_travel_both_ways(bot: RunningBot) -> None:
     messages = [m.text for m in await bot.services.desk.messages(number)]
     assert "〔图片〕受理回执照片" in messages and "〔文件「补正材料清单.docx」〕请按清单补正" in messages
 
+    # An API server that cannot copy messages: the owner is told, the ticket still records it.
+    api.disabled_methods.add("copymessage")
+    owner.send_extra({"photo": [{"file_id": "photo-x", "file_unique_id": "upx", "width": 80, "height": 60}]})
+    kept = await owner.expect("暂时没能转给专员")
+    assert kept.text == texts.ATTACHMENT_KEPT.format(kind="图片", number=number)
+    note = await api.wait_for(lambda e: e.thread_id == topic.thread_id and texts.ATTACHMENT_NOT_COPIED in e.text)
+    assert "〔图片〕" in note.text
+
 
 async def resolve_and_rate(bot: RunningBot, owner: FakeUser, card: BotEvent, score: str) -> None:
     """The commissioner resolves the ticket; the owner presses ``score`` and gets the comment invitation."""
