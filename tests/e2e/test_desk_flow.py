@@ -369,6 +369,21 @@ async def test_reply_thread_fallback_without_topics(api, tmp_path, knowledge) ->
         assert not [e for e in api.events if e.method == "editMessageText" and "已升级督办" in e.text]
 
 
+async def test_an_api_server_without_forum_topics_still_reaches_the_staff(api, tmp_path, knowledge) -> None:  # type: ignore[no-untyped-def]
+    from tests.e2e.conftest import add_default_staff
+
+    api.disabled_methods.add("createforumtopic")  # answered `true`, like any method a server lacks
+    async with run_bot(api, bot_settings(api, tmp_path / "var"), knowledge) as bot:
+        await add_default_staff(bot)
+        owner = bot.user(606)
+        confirmation = await escalate_via_intake(bot, owner, "我的环评拖了三个月没人管")
+        number = confirmation.text.split("工单号 ")[1].split("。")[0]
+        card = await api.wait_for(lambda e: number in e.text and bool(e.buttons()) and e.chat_id == STAFF_GROUP)
+        assert card.thread_id is None  # a reply thread instead of a topic
+        bot.user(COMMISSIONER_ID).press(card, "认领")
+        await owner.expect("受理")
+
+
 async def test_topics_configured_but_group_is_not_a_forum(api, tmp_path, knowledge) -> None:  # type: ignore[no-untyped-def]
     from tests.e2e.conftest import add_default_staff
 
