@@ -100,11 +100,15 @@ class RunningBot:
 @asynccontextmanager
 async def run_bot(
     api: BotApiServer, settings: Settings, knowledge: Any | None, clock: Any | None = None,
+    *, answer_process: bool = False,
 ) -> AsyncIterator[RunningBot]:
-    """Start the real Application the way run_polling does (initialize, post_init, poll, start)."""
+    """Start the real Application the way run_polling does (initialize, post_init, poll, start).
+
+    ``knowledge=None, answer_process=True`` is the bot as `zhitong run` builds it: its own knowledge
+    core and an answer worker process."""
     from bot.app import build_application
 
-    app = build_application(settings, knowledge=knowledge, clock=clock)
+    app = build_application(settings, knowledge=knowledge, clock=clock, answer_process=answer_process)
     await app.initialize()
     assert app.post_init is not None
     await app.post_init(app)

@@ -10,8 +10,6 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -46,28 +44,6 @@ def with_reload_check(settings: Settings, seconds: float) -> Settings:
     return settings.model_copy(update={"knowledge": knowledge})
 
 
-@asynccontextmanager
-async def run_production_bot(api: BotApiServer, settings: Settings) -> AsyncIterator[RunningBot]:
-    """The Application as `zhitong run` builds it: its own knowledge core and an answer worker process."""
-    from bot.app import build_application
-
-    app = build_application(settings, answer_process=True)
-    await app.initialize()
-    assert app.post_init is not None
-    await app.post_init(app)
-    assert app.updater is not None
-    await app.updater.start_polling(poll_interval=0.0, timeout=1)
-    await app.start()
-    try:
-        yield RunningBot(api, settings, app)
-    finally:
-        await app.updater.stop()
-        await app.stop()
-        await app.shutdown()
-        if app.post_shutdown is not None:
-            await app.post_shutdown(app)
-
-
 async def wait_until_reloaded(bot: RunningBot, timeout: float = 120.0) -> None:  # noqa: ASYNC109
     """Until the bot's index is built from the stored generation and no reload is running."""
     knowledge = bot.services.knowledge
@@ -87,7 +63,7 @@ async def test_an_ingest_by_another_process_reaches_the_running_bot(api: BotApiS
         SAMPLE_DIR / "policies" / "示范市惠企稳岗十条措施.md"])
     assert not report.failed, report.summary_zh()
 
-    async with run_production_bot(api, settings) as bot:
+    async with run_bot(api, settings, None, answer_process=True) as bot:
         assert bot.app.job_queue.get_jobs_by_name("knowledge-reload")
         owner = bot.user(801, "机器人厂老板")
         owner.send("开饭店要办什么证")
