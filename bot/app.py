@@ -158,7 +158,12 @@ def build_application(
     worker = f"{socket.gethostname()}:{tg.webhook_port}" if tg.mode == "webhook" else "polling"
     journal = UpdateJournal(worker)
 
-    async def flush_journal(_context: BotContext) -> None:
+    async def save_state(context: BotContext) -> None:
+        """Conversation state to disk, then the done marks of the updates it reflects (never the other
+        way round: after a crash an update is replayed rather than its intake step forgotten)."""
+        persistence = context.application.persistence
+        if persistence is not None:
+            await persistence.flush()
         await journal.flush()
 
     async def post_init(app: Application[Any, BotContext, Any, Any, Any, Any]) -> None:
@@ -179,10 +184,9 @@ def build_application(
             jobs.run_repeating(deliver_outbox, interval=tg.outbox_interval_s, first=0.5, name="outbox")
             jobs.run_repeating(scheduler_tick, interval=settings.desk.scheduler_interval_s, first=1.0,
                                name="desk-scheduler")
-            jobs.run_repeating(_flush_persistence, interval=PERSIST_EVERY_S, first=PERSIST_EVERY_S,
-                               name="persistence-flush")
-            # Done marks (and, when idle between polls, arrivals) reach the disk within a second.
-            jobs.run_repeating(flush_journal, interval=1.0, first=1.0, name="journal-flush")
+            # Conversation state and done marks: at most PERSIST_EVERY_S (+ update_interval) old after a
+            # crash; what was handled since is replayed from the journal.
+            jobs.run_repeating(save_state, interval=PERSIST_EVERY_S, first=PERSIST_EVERY_S, name="save-state")
             reload_every = settings.knowledge.reload_check_s
             if reload_every > 0:
                 jobs.run_repeating(_reload_changed_knowledge, interval=reload_every, first=reload_every,
@@ -226,13 +230,6 @@ def build_application(
 
 PERSIST_EVERY_S = 3.0
 HTTP_POOL_SIZE = 16  # connections to the Bot API for sends (getUpdates has its own)
-
-
-async def _flush_persistence(context: BotContext) -> None:
-    """Write conversation state to disk (at most PERSIST_EVERY_S + update_interval old after a crash)."""
-    persistence = context.application.persistence
-    if persistence is not None:
-        await persistence.flush()
 
 
 async def _reload_changed_knowledge(context: BotContext) -> None:

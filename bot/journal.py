@@ -9,7 +9,7 @@ So each update is written here first — a batch in one transaction right before
 that confirms it, or before the webhook's 200 — and marked done after its handlers ran. On start the bot
 replays what is not done, and drops Telegram's re-deliveries of what it already has. Delivery is
 therefore at-least-once: an update handled just before a crash, whose done mark was not yet written
-(at most ~1 s), is handled again.
+(the marks are written every few seconds, right after the conversation state), is handled again.
 """
 
 from __future__ import annotations
@@ -86,13 +86,20 @@ class UpdateJournal:
     def done(self, update_id: int) -> None:
         self._done.add(update_id)
 
-    async def flush(self) -> None:
-        """Write the arrivals and done marks buffered so far (one transaction; nothing to do: no I/O)."""
-        if self._sessions is None or not (self._received or self._done):
+    async def flush(self, *, done_marks: bool = True) -> None:
+        """Write the arrivals and (unless ``done_marks`` is False) the done marks buffered so far, in one
+        transaction; with nothing buffered, no I/O.
+
+        The bot writes done marks only right after it saved its conversation state (see bot/app.py): an
+        update marked done must not be one whose intake step a crash would then forget.
+        """
+        if self._sessions is None or not (self._received or (done_marks and self._done)):
             return
         async with self._lock:
             received, self._received = self._received, {}
-            done, self._done = self._done, set()
+            done: set[int] = set()
+            if done_marks:
+                done, self._done = self._done, set()
             if not received and not done:
                 return  # another flush took them while we waited
             now = datetime.now(UTC)
@@ -186,7 +193,7 @@ class JournalQueue(asyncio.Queue[object]):
                 log.info("update %s was already received before a restart; dropped", item.update_id)
                 return
             if self.durable_put:
-                await self.journal.flush()  # concurrent webhook posts share one transaction
+                await self.journal.flush(done_marks=False)  # concurrent webhook posts share one transaction
         await super().put(item)
 
 
@@ -209,7 +216,7 @@ class JournalingRequest(AiohttpRequest):
         connect_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
         pool_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
     ) -> tuple[int, bytes]:
-        await self.journal.flush()
+        await self.journal.flush(done_marks=False)
         return await super().do_request(url, method, request_data, read_timeout, write_timeout,
                                         connect_timeout, pool_timeout)
 

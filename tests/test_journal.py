@@ -59,6 +59,10 @@ async def test_arrivals_and_done_marks_reach_the_disk_together(sessions: object)
     assert rows[1].done_at is not None and rows[2].done_at is None and rows[3].done_at is None
     assert '"开饭店要办什么证？"' in rows[2].payload  # the update itself, readable
     journal.done(2)
+    await journal.received(_update(4))
+    await journal.flush(done_marks=False)  # before a getUpdates: arrivals only, marks wait for the state
+    rows = await _rows(sessions)
+    assert 4 in rows and rows[2].done_at is None
     await journal.flush()
     assert (await _rows(sessions))[2].done_at is not None
 

@@ -41,7 +41,7 @@ async def test_webhook_mode_answers_and_checks_the_secret(api: BotApiServer, tmp
         from bot.journal import InboundUpdate
 
         services = app.bot_data[SERVICES_KEY]
-        for _ in range(50):
+        for _ in range(150):  # done marks follow the conversation state, saved every 3 s
             async with services.sessions() as session:
                 rows = (await session.exec(select(InboundUpdate))).all()
             if rows and all(r.done_at is not None for r in rows):
