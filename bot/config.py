@@ -79,6 +79,14 @@ class KnowledgeSettings(BaseModel):
     reload_check_s: float = Field(default=30.0, ge=0)
 
 
+class IntentSettings(BaseModel):
+    # The city's own labelled examples (.jsonl, {"text", "family"}), added to the shipped corpus
+    # data/intent/train.jsonl when the intent model is trained; relative paths are inside data_dir.
+    examples_dir: str = "intent"
+    # false: no classifier; every message is a consultation (answer, or the desk when nothing matches).
+    enabled: bool = True
+
+
 class DeskSettings(BaseModel):
     timezone: str = "Asia/Shanghai"
     # Working hours used to count "working hours" for the acceptance deadline.
@@ -158,6 +166,7 @@ class Settings(BaseSettings):
     llm: LLMSettings = Field(default_factory=LLMSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     knowledge: KnowledgeSettings = Field(default_factory=KnowledgeSettings)
+    intent: IntentSettings = Field(default_factory=IntentSettings)
     desk: DeskSettings = Field(default_factory=DeskSettings)
     telegram: TelegramSettings = Field(default_factory=TelegramSettings)
     dashboard: DashboardSettings = Field(default_factory=DashboardSettings)

@@ -47,6 +47,7 @@ from ingest.directory import (
 )
 from ingest.errors import IngestError
 from ingest.loaders import POLICY_EXTENSIONS, Document, load_document
+from ingest.responsibility import ResponsibleDepartments
 from knowledge.models import (
     KbDepartment,
     KbRecord,
@@ -303,7 +304,8 @@ class _Pipeline:
             except OSError as exc:
                 self.report.failed.append((path.name, f"无法读取文件（{exc.strerror or exc}）"))
                 continue
-            sha = hashlib.sha256(content).hexdigest()
+            # The ingest version is part of the hash: records built by older rules are rebuilt once.
+            sha = hashlib.sha256(INGEST_VERSION + content).hexdigest()
             existing = self._source(path)
             del content
             if existing is not None and existing.sha256 == sha and not self.force:
@@ -512,7 +514,9 @@ class _Pipeline:
 
     def _ingest_policy(self, path: Path, sha: str, existing: KbSource | None, done: int, total: int) -> None:
         document = _guarded(load_document, path)
-        department = self._policy_department(path, document)
+        index = self._directory_departments()
+        department = self._policy_department(path, document, index)
+        responsible = ResponsibleDepartments(index)
         chunks = chunk_text(document.text, chunk_chars=self.settings.ingest.chunk_chars,
                             overlap=self.settings.ingest.chunk_overlap, title=document.title)
         meta = document.meta
@@ -526,8 +530,10 @@ class _Pipeline:
         records: list[Record] = []
         for i, chunk in enumerate(chunks):
             heading = f"{document.title} › {chunk.section}" if chunk.section else document.title
+            # A measure that names its own lead department is credited to it (若干措施: one per measure).
+            chunk_department = responsible.in_passage(chunk.text) or department
             records.append(_make_record(
-                path, "policy", title=document.title, department=department,
+                path, "policy", title=document.title, department=chunk_department,
                 text=f"{heading}\n{chunk.text}", section=chunk.section, span=(chunk.start, chunk.end),
                 citation=f"{path.name} › {chunk.section}" if chunk.section else path.name,
                 data={**common, "quote": chunk.text, "chunk": i}))
@@ -538,19 +544,24 @@ class _Pipeline:
         }
         self._write(path, existing, records, fields, None, done, total)
 
-    def _policy_department(self, path: Path, document: Document) -> str:
+    def _directory_departments(self) -> DepartmentIndex:
         with sync_session(self.engine) as session:
             rows = session.exec(select(KbDepartment)).all()
-        index = DepartmentIndex((r.name, r.aliases or []) for r in rows)
+        return DepartmentIndex((r.name, r.aliases or []) for r in rows)
+
+    def _policy_department(self, path: Path, document: Document, index: DepartmentIndex) -> str:
         declared = document.meta.department
         if declared:
-            canonical = index.resolve(declared)
+            canonical = index.resolve(declared) or ResponsibleDepartments(index).resolve(declared)
             if canonical is None:
                 self.report.warnings.append((path.name, f"front matter 中的部门“{declared}”不在部门目录中，按原样保存"))
                 return declared
             return canonical
         return department_named_most(document.text, index)
 
+
+# Bump when the records a file produces change for the same bytes (v2: per-chunk department credit).
+INGEST_VERSION = b"zhitong-ingest-v2\x00"
 
 _T = TypeVar("_T")
 

@@ -120,11 +120,14 @@ class Answer:
     latency_ms: float = 0.0
     confidence: float = 0.0
     department: str = ""  # the best department when one is clear (for the desk), else ""
+    # "answer" | "desk" | "decline" (DESIGN.md); route_to_desk is true exactly when it is "desk".
+    intent: str = "answer"
 
     def to_json(self) -> dict[str, Any]:
         return {
             "question": self.question,
             "answer": self.text,
+            "intent": self.intent,
             "route_to_desk": self.route_to_desk,
             "matches": [
                 {
@@ -138,6 +141,46 @@ class Answer:
             ],
             "latency_ms": round(self.latency_ms, 1),
         }
+
+
+# Decline: a friendly line that says what the bot is for, and two questions it can answer.
+DECLINE_EXAMPLES = "例如：“开饭店要办什么证？找哪个部门？”“招了新员工，社保登记怎么办？”"
+_GREETING = re.compile(r"^\s*(你好|您好|嗨|哈喽|hello|hi|在吗|在不在|早上好|下午好|晚上好|喂)[呀啊吗呢!！。~～,，\s]*$", re.I)
+_THANKS = re.compile(r"谢谢|感谢|多谢|辛苦了|thank", re.I)
+_BYE = re.compile(r"再见|拜拜|bye", re.I)
+
+
+def decline_text(question: str) -> str:
+    """The reply to a message that is not a government matter: no desk offer, no citations."""
+    if _GREETING.match(question):
+        opening = "您好！我是政企直通车。"
+    elif _THANKS.search(question):
+        opening = "不客气！"
+    elif _BYE.search(question):
+        opening = "再见，有需要随时找我。"
+    else:
+        opening = "抱歉，这个问题不在我的服务范围内。"
+    return (
+        f"{opening}我专门解答企业办事“找谁办、怎么办”：哪个部门负责、在哪里办、要带什么材料、多久办好、"
+        f"有什么政策。{DECLINE_EXAMPLES}"
+    )
+
+
+def meta_text(question: str, records: Sequence[Record], *, note: str = "") -> str:
+    """The answer to a question about the desk or the bot: the matching rules, quoted and cited."""
+    lines = [note] if note else []
+    lines.append("关于“办不成事”反映窗口：")
+    for record in records:
+        if record.kind == "department":  # the department that runs the desk: where and when
+            lines.extend(department_card(record, question))
+            continue
+        body = _value(record.data, ("quote",)) or record.text
+        body = re.sub(r"(?m)^\s*#{1,6}\s*", "", body)
+        quote = _best_passage(body, question, limit=320) or _clip(body, 320)
+        lines.append(f"{quote} {cite(record)}")
+    lines.append("")
+    lines.append("来源：" + "；".join(dict.fromkeys(cite(r) for r in records)))
+    return "\n".join(lines)
 
 
 def strip_desk_expressions(question: str) -> str:

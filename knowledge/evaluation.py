@@ -14,12 +14,37 @@ from knowledge.answer import Answer
 from knowledge.retriever import Mode
 
 
+INTENTS = ("answer", "desk", "decline")
+
+
 @dataclass(frozen=True, slots=True)
 class EvalItem:
     q: str
     department: str
     route_to_desk: bool
     line: int
+    intent: str = ""  # expected outcome when the file gives one ("answer" | "desk" | "decline")
+    kind: str = ""  # the question's kind, for per-kind figures (direct, typo, complaint, …)
+
+
+@dataclass(slots=True)
+class KindStats:
+    n: int = 0
+    with_dept: int = 0
+    hit1: int = 0
+    hit3: int = 0
+    routing_ok: int = 0
+    with_intent: int = 0
+    intent_ok: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "n": self.n,
+            "hit@1": round(self.hit1 / self.with_dept, 4) if self.with_dept else None,
+            "hit@3": round(self.hit3 / self.with_dept, 4) if self.with_dept else None,
+            "routing_accuracy": round(self.routing_ok / self.n, 4) if self.n else None,
+            "intent_accuracy": round(self.intent_ok / self.with_intent, 4) if self.with_intent else None,
+        }
 
 
 @dataclass(slots=True)
@@ -32,9 +57,11 @@ class EvalResult:
     p50_ms: float
     p95_ms: float
     misses: list[dict[str, Any]] = field(default_factory=list)
+    intent_accuracy: float | None = None  # over the items that name an intent; None when none does
+    by_kind: dict[str, KindStats] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "n": self.n,
             "hit@1": round(self.hit1, 4),
             "hit@3": round(self.hit3, 4),
@@ -43,6 +70,9 @@ class EvalResult:
             "p50_ms": round(self.p50_ms, 1),
             "p95_ms": round(self.p95_ms, 1),
         }
+        if self.intent_accuracy is not None:
+            data["intent_accuracy"] = round(self.intent_accuracy, 4)
+        return data
 
 
 class EvalFileError(ValueError):
@@ -73,11 +103,16 @@ def load_eval_file(path: Path) -> tuple[list[EvalItem], list[str]]:
             warnings.append(f"第 {number} 行缺少问题字段 q，已跳过")
             continue
         department = obj.get("department") or ""
-        route = obj.get("route_to_desk", False)
+        intent = obj.get("intent") or ""
+        route = obj.get("route_to_desk", intent == "desk")
+        kind = obj.get("kind") or ""
         if not isinstance(department, str) or not isinstance(route, bool):
             warnings.append(f"第 {number} 行的 department 或 route_to_desk 类型不对，已跳过")
             continue
-        items.append(EvalItem(obj["q"], department.strip(), route, number))
+        if intent not in ("", *INTENTS):
+            warnings.append(f"第 {number} 行的 intent 只能是 answer、desk 或 decline，已忽略该字段")
+            intent = ""
+        items.append(EvalItem(obj["q"], department.strip(), route, number, intent, str(kind)))
     if not items:
         raise EvalFileError(f"评测文件中没有可用的问题：{path}")
     return items, warnings
@@ -103,23 +138,38 @@ def evaluate(
     hit1 = hit3 = rr = 0.0
     with_dept = 0
     routing_ok = 0
+    with_intent = intent_ok = 0
+    by_kind: dict[str, KindStats] = {}
     latencies: list[float] = []
     misses: list[dict[str, Any]] = []
     for item in items:
         answer = ask(item.q, mode)
         latencies.append(answer.latency_ms)
+        stats = by_kind.setdefault(item.kind or "-", KindStats())
+        stats.n += 1
         routed_right = answer.route_to_desk == item.route_to_desk
         routing_ok += routed_right
+        stats.routing_ok += routed_right
+        intent_right = True
+        if item.intent:
+            intent_right = getattr(answer, "intent", "") == item.intent
+            with_intent += 1
+            intent_ok += intent_right
+            stats.with_intent += 1
+            stats.intent_ok += intent_right
         rank = 0
         if item.department:
             with_dept += 1
+            stats.with_dept += 1
             expected = canonical(item.department)
             departments = distinct_departments(answer)
             rank = departments.index(expected) + 1 if expected in departments else 0
             hit1 += rank == 1
             hit3 += 0 < rank <= 3
             rr += 1.0 / rank if rank else 0.0
-        if (item.department and rank != 1) or not routed_right:
+            stats.hit1 += rank == 1
+            stats.hit3 += 0 < rank <= 3
+        if (item.department and rank != 1) or not routed_right or not intent_right:
             misses.append(
                 {
                     "line": item.line,
@@ -128,6 +178,9 @@ def evaluate(
                     "got": distinct_departments(answer)[:3],
                     "route_expected": item.route_to_desk,
                     "route_got": answer.route_to_desk,
+                    "intent_expected": item.intent,
+                    "intent_got": getattr(answer, "intent", ""),
+                    "kind": item.kind,
                     "confidence": answer.confidence,
                 }
             )
@@ -141,4 +194,6 @@ def evaluate(
         p50_ms=float(np.percentile(lat, 50)),
         p95_ms=float(np.percentile(lat, 95)),
         misses=misses,
+        intent_accuracy=intent_ok / with_intent if with_intent else None,
+        by_kind=by_kind,
     )

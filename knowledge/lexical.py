@@ -92,6 +92,16 @@ def _name_variants(raw: str) -> list[str]:
     return [w for w in out if "(" not in w and "（" not in w]
 
 
+def segment(text: str) -> list[str]:
+    """jieba's words of `text` (with the domain words taught so far)."""
+    return list(_jieba().lcut(normalize(text), HMM=False))  # type: ignore[attr-defined]
+
+
+def word_frequency(word: str) -> int:
+    """jieba's dictionary frequency of `word` (0 when it is not a word)."""
+    return int(_jieba().FREQ.get(word, 0) or 0)  # type: ignore[attr-defined]
+
+
 def normalize(text: str) -> str:
     """NFKC (full-width → half-width), lower case, collapsed whitespace."""
     return re.sub(r"\s+", " ", unicodedata.normalize("NFKC", text)).lower()
@@ -192,6 +202,10 @@ class LexicalIndex:
                 np.unique(np.fromiter((self._vocab[t] for t in terms), dtype=np.int32)) for terms in corpus
             ]
             self._df = np.bincount(np.concatenate(self._doc_ids), minlength=len(self._vocab)).astype(np.int32)
+
+    def knows(self, term: str) -> bool:
+        """True when some document contains `term` as an indexed term."""
+        return term in self._vocab
 
     def idf(self, term: str) -> float:
         """Inverse document frequency; a term the corpus never saw gets the highest value."""

@@ -22,14 +22,17 @@ import numpy as np
 
 from bot.config import RetrievalSettings
 from knowledge.embedder import Embedder
-from knowledge.lexical import LexicalIndex, add_domain_words, analyze, normalize
+from knowledge.lexical import LexicalIndex, add_domain_words, analyze, normalize, segment, word_frequency
 from knowledge.store import VectorStore
+from knowledge.typo import QueryRepairer
 from knowledge.types import Hit, Record
 
 Mode = Literal["hybrid", "dense", "lexical"]
 
 # Boost for records of a department the question names (by name or alias, e.g. 工商局).
 DEPARTMENT_BOOST = 0.25
+# Weights of a department's best, second and third record in its evidence (see _by_department).
+DEPARTMENT_EVIDENCE: tuple[float, ...] = (1.0, 0.3, 0.1)
 # Small nudges towards the record kind a question is about (contact details vs. policy text).
 KIND_BOOST = 0.12
 # Share of lexical coverage in the confidence; the dense cosine is scaled between retrieval.dense_floor
@@ -158,11 +161,16 @@ class KnowledgeIndex:
             [lexical_document(r) for r in self.records], unigrams=unigrams, cache=cache
         )
         self.departments = dict(departments)
+        self.repairer = QueryRepairer(_repair_vocabulary(self.records, self.alias_map), self._is_known)
         # The department's own card (not a section), for answers that point to a department.
         self.department_cards: dict[str, Record] = {}
         for record in self.records:
             if record.kind == "department" and record.department and not record.section:
                 self.department_cards.setdefault(record.department, record)
+
+    def _is_known(self, text: str) -> bool:
+        """A real word (jieba's dictionary) or a term the knowledge base contains: never a typo."""
+        return self.lexical.knows(text) or word_frequency(text) > 0
 
     def mentioned_departments(self, question: str) -> tuple[list[str], str]:
         """Canonical departments named in the question, and the question with those names canonical."""
@@ -242,6 +250,8 @@ class HybridRetriever:
             fused.append((score, pos))
         # Ties broken by position, so results are deterministic.
         fused.sort(key=lambda t: (-t[0], t[1]))
+        # The k best records are kept; only their order follows department evidence (over all candidates).
+        fused = self._by_department(fused, k)
 
         hits = [
             Hit(
@@ -254,6 +264,31 @@ class HybridRetriever:
         ]
         coverage, dense_top, confidence = self._confidence(query_terms, fused[:3], dense_scores, mentioned)
         return RetrievalResult(hits, confidence, coverage, dense_top, mentioned)
+
+    def _by_department(self, fused: list[tuple[float, int]], k: int) -> list[tuple[float, int]]:
+        """Order by department evidence: a department whose card, sections, items and policy passages
+        all match beats one that owns the single best record. Within a department, best record first.
+
+        A department's evidence is its best score plus a decaying share of its next ones
+        (DEPARTMENT_EVIDENCE); records without a department stand on their own score.
+        """
+        evidence: dict[str, float] = {}
+        seen: dict[str, int] = {}
+        for score, pos in fused:
+            dept = self.index.records[pos].department
+            if not dept:
+                continue
+            n = seen.get(dept, 0)
+            if n < len(DEPARTMENT_EVIDENCE):
+                evidence[dept] = evidence.get(dept, 0.0) + DEPARTMENT_EVIDENCE[n] * score
+            seen[dept] = n + 1
+
+        def key(item: tuple[float, int]) -> tuple[float, float, int]:
+            score, pos = item
+            dept = self.index.records[pos].department
+            return (-(evidence[dept] if dept else score), -score, pos)
+
+        return sorted(fused[:k], key=key) + fused[k:]
 
     def _confidence(
         self,
@@ -277,6 +312,21 @@ class HybridRetriever:
             if confidence > best[2]:
                 best = (coverage, dense, confidence)
         return round(best[0], 4), round(best[1], 4), round(best[2], 4)
+
+
+def _repair_vocabulary(records: Sequence[Record], alias_map: Mapping[str, set[str]]) -> set[str]:
+    """The words typos are repaired towards: names, their words, aliases and keywords of the directory."""
+    words: set[str] = set(alias_map)
+    for record in records:
+        if record.kind == "policy":
+            continue
+        words.add(record.title)
+        words.update(w for w in segment(record.title) if len(w) >= 2)
+        keywords = record.data.get("keywords") or record.data.get("关键词") or ""
+        if isinstance(keywords, list | tuple):
+            keywords = "、".join(str(k) for k in keywords)
+        words.update(k.strip() for k in re.split(r"[、,，;；/\s]+", str(keywords)) if len(k.strip()) >= 2)
+    return words
 
 
 def _min_max(scores: Mapping[int, float]) -> dict[int, float]:

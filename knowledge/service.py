@@ -32,14 +32,19 @@ from knowledge.answer import (
     LLMRewriter,
     best_department,
     compose,
+    decline_text,
     desk_reason,
+    meta_text,
     strip_desk_expressions,
 )
+from knowledge.desk_guide import desk_records, guide_records
 from knowledge.embedder import Embedder, make_embedder
+from knowledge.intent import IntentClassifier, corpus_files, corpus_key, directory_examples, load_or_train
 from knowledge.models import KbDepartment, KbRecord, KbSource, read_generation
 from knowledge.retriever import HybridRetriever, KnowledgeIndex, Mode
+from knowledge.lexical import analyze
 from knowledge.store import VectorStore
-from knowledge.types import Record
+from knowledge.types import Hit, Record
 
 __all__ = ["Answer", "KnowledgeService", "MAX_QUESTION_CHARS"]
 
@@ -48,6 +53,7 @@ log = logging.getLogger(__name__)
 # Longer questions are searched by their beginning (where people state what they want); the desk
 # patterns still see the whole text, because complaints often come at the end of a long story.
 MAX_QUESTION_CHARS = 300
+QUESTION_TAIL_CHARS = 120
 _CONTENT = re.compile(r"[0-9A-Za-z\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 
 
@@ -71,6 +77,17 @@ def truncate_question(question: str, limit: int = MAX_QUESTION_CHARS) -> str:
     return head[: cut + 1] if cut >= limit // 2 else head
 
 
+# A message the classifier calls chatter is still answered when the knowledge base matches it this
+# well and the classifier was not sure: "社保" alone is a consultation, whatever it looks like.
+DECLINE_OVERRIDE = ((0.45, 0.8), (0.75, 0.97))  # (retrieval confidence at least, P(decline) below)
+# The desk takes a message only when complaint + person together are this likely: a consultation
+# sent to a person costs the owner a ticket and the commissioner a day, so doubt answers.
+DESK_MIN_PROBABILITY = 0.6
+# Meta questions: the city's own desk document is quoted before the built-in rules when its best
+# passage scores at least this (cosine + term overlap, see _meta_answer): its own rules prevail.
+META_CITY_MIN_SCORE = 0.2
+
+
 @dataclass(slots=True)
 class _State:
     index: KnowledgeIndex
@@ -78,14 +95,15 @@ class _State:
     stats: dict[str, Any]
     generation: int  # of the knowledge base this index was built from
     valid_on: date  # the day whose current policies it holds (effective / expires are checked per day)
+    meta_records: list[Record]  # the desk's rules: built-in guide, then the city's own desk records
+    meta_vectors: np.ndarray  # their embeddings (rows in the same order)
 
 
 @dataclass(frozen=True)
 class _Query:
     question: str  # as asked (stripped)
-    searched: str  # what is searched: the beginning of a long question, without complaint words
-    reason: str  # why it goes to the desk regardless of the search ("" when it need not)
-    note: str  # said before the answer (a long question was cut)
+    searched: str  # what is searched and classified: the beginning (and end) of a long question, typos repaired
+    note: str  # said before the answer (a long question was cut, a typo was repaired)
 
 
 class KnowledgeService:
@@ -97,6 +115,32 @@ class KnowledgeService:
         self.llm: LLMRewriter | None = LLMRewriter(settings.llm) if settings.llm.base_url else None
         self._reload_lock = threading.Lock()
         self._state: _State | None = None
+        self.intent: IntentClassifier | None = None
+
+    def _refresh_intent_model(self, records: Sequence[Record], *, force: bool = False) -> None:
+        """Load (or train) the intent model when the corpus, the city's names or the embedder changed."""
+        if not self.settings.intent.enabled:
+            self.intent = None
+            return
+        examples_dir = self.settings.resolve_in_data_dir(self.settings.intent.examples_dir)
+        names = directory_examples(
+            r.title if r.kind == "service" else r.department for r in records if r.kind != "policy"
+        )
+        if not force and self.intent is not None:
+            key = corpus_key(corpus_files(examples_dir), self.embedder.name, names)
+            if key == self.intent.key:
+                return
+        self.intent = load_or_train(
+            self.settings.data_dir, examples_dir, self.embedder.name, self.embedder.embed_queries,
+            directory=names, force=force,
+        )
+
+    def train_intent(self) -> IntentClassifier | None:
+        """Retrain the intent model from the shipped corpus and the city's examples (and cache it)."""
+        with self._reload_lock:
+            records = self._state.index.records if self._state is not None else []
+            self._refresh_intent_model(records, force=True)
+        return self.intent
 
     @classmethod
     def open(cls, settings: Settings, *, store: VectorStore | None = None) -> KnowledgeService:
@@ -169,7 +213,10 @@ class KnowledgeService:
             # Warm up: the first query otherwise pays for lazy initialisation (seconds, not milliseconds).
             if records:
                 retriever.search("预热 营业执照")
-            self._state = _State(index, retriever, stats, generation, today)
+            meta_records = guide_records(self.settings.desk) + desk_records(records)
+            meta_vectors = self.embedder.embed_documents([r.text for r in meta_records])
+            self._refresh_intent_model(records)
+            self._state = _State(index, retriever, stats, generation, today, meta_records, meta_vectors)
             log.debug("知识库索引已加载：%s 条记录，%s 个文件", len(records), len(sources))
 
     @property
@@ -213,12 +260,13 @@ class KnowledgeService:
         for question in questions:
             early = self._early_answer(question, state, started)
             if early is None:
-                pending.append((len(answers), self._query(question)))
+                pending.append((len(answers), self._query(question, state)))
             answers.append(early)
         if pending:
             vectors = state.retriever.embed([query.searched for _, query in pending])
-            for (slot, query), vector in zip(pending, vectors, strict=True):
-                answers[slot] = self._answer(query, state, mode, vector, started)
+            classes = self._classify([query.searched for _, query in pending], vectors)
+            for (slot, query), vector, probs in zip(pending, vectors, classes, strict=True):
+                answers[slot] = self._answer(query, state, mode, vector, probs, started)
         return [a for a in answers if a is not None]
 
     def _early_answer(self, question: str, state: _State, started: float) -> Answer | None:
@@ -226,46 +274,74 @@ class KnowledgeService:
         question = (question or "").strip()
         if not _CONTENT.search(question):
             # Empty, emoji-only or punctuation-only: nothing to search for, nothing to escalate.
-            return Answer(question, EMPTY_PROMPT, False, hits=[], latency_ms=_ms(started))
+            return Answer(question, EMPTY_PROMPT, False, hits=[], latency_ms=_ms(started), intent="decline")
         if not state.index.records:
             text = "知识库还没有导入任何服务联络簿或政策文件，暂时无法回答。可转“办不成事”反映窗口，由服务专员跟进。"
-            return Answer(question, text, True, "知识库为空", latency_ms=_ms(started))
+            return Answer(question, text, True, "知识库为空", latency_ms=_ms(started), intent="desk")
         return None
 
     @staticmethod
-    def _query(question: str) -> _Query:
-        """What to search for: the beginning of a long question, without the complaint words."""
+    def _query(question: str, state: _State) -> _Query:
+        """What to search for: the beginning of a long question, with its typos repaired."""
         question = question.strip()
-        note = ""
+        notes: list[str] = []
         searched = truncate_question(question)
         if searched != question:
-            note = f"（您的问题较长，共 {len(question)} 字，以下按前 {len(searched)} 字检索。）"
-        reason = desk_reason(question)
-        if reason:
-            # "我的环评拖了三个月没人管": search for 环评, not for the complaint words.
-            stripped = strip_desk_expressions(searched)
-            searched = stripped if _CONTENT.search(stripped) else searched
-        return _Query(question, searched, reason, note)
+            notes.append(f"（您的问题较长，共 {len(question)} 字，以下按前 {len(searched)} 字检索。）")
+            # Long stories often end with what went wrong ("……已经拖了三个月没人管"): keep the end too.
+            searched = f"{searched}……{question[-QUESTION_TAIL_CHARS:]}"
+        repaired, repairs = state.index.repairer.repair(searched)
+        if repairs:
+            searched = repaired
+            pairs = "、".join(f"“{r.wrong}”按“{r.right}”" for r in repairs)
+            notes.append(f"（{pairs}理解。）")
+        return _Query(question, searched, "".join(notes))
+
+    def _classify(self, texts: Sequence[str], vectors: Sequence[np.ndarray | None]) -> list[dict[str, float]]:
+        """Each message's class probabilities; {} for all when there is no model (all consultations)."""
+        model = self.intent
+        if model is None or any(v is None for v in vectors) or model.embedder_name != self.embedder.name:
+            return [{} for _ in texts]
+        return model.probabilities(texts, np.vstack([np.asarray(v) for v in vectors]))
 
     def _answer(self, query: _Query, state: _State, mode: Mode, vector: np.ndarray | None,
-                started: float) -> Answer:
-        question, searched, reason = query.question, query.searched, query.reason
-        result = state.retriever.search(searched, mode=mode, vector=vector)
+                probs: dict[str, float], started: float) -> Answer:
+        question, searched = query.question, query.searched
+        kind = _decide(probs)
+        if kind == "meta":
+            return self._meta_answer(query, state, vector, started)
+        lexical_text = searched
+        if kind in ("complaint", "person"):
+            # "我的环评拖了三个月没人管": search for 环评, not for the complaint words.
+            stripped = strip_desk_expressions(searched)
+            lexical_text = stripped if _CONTENT.search(stripped) else searched
+        result = state.retriever.search(lexical_text, mode=mode, vector=vector)
         min_confidence = self.settings.retrieval.min_confidence
-        route = bool(reason) or not result.hits or result.confidence < min_confidence
-        if route and not reason:
-            reason = "没有找到足够匹配的内容"
+        if kind == "decline":
+            p_decline = probs.get("decline", 1.0)
+            if not any(result.confidence >= c and p_decline < p for c, p in DECLINE_OVERRIDE):
+                return Answer(question, decline_text(question), False, hits=[], latency_ms=_ms(started),
+                              confidence=result.confidence, intent="decline")
+            kind = "consult"
+        reason = ""
+        if kind == "complaint":
+            reason = desk_reason(question) or "正常渠道未能办成"
+        elif kind == "person":
+            reason = desk_reason(question) or "希望人工协助"
+        elif not result.hits or result.confidence < min_confidence:
+            reason = "服务联络簿和政策文件中没有找到负责这件事的部门"
+        route = bool(reason)
         department = best_department(result, min_confidence)
         text = compose(
             question,
             result,
             route_to_desk=route,
-            reason=reason if route and reason != "没有找到足够匹配的内容" else "",
+            reason=reason if kind in ("complaint", "person") else "",
             department=department,
             department_record=state.index.department_cards.get(department),
             note=query.note,
         )
-        if self.llm is not None and result.hits:
+        if self.llm is not None and result.hits and not route:
             try:
                 text = self.llm.rewrite(searched, text, result.hits)
             except Exception:  # the composed answer is always a valid answer
@@ -274,12 +350,48 @@ class KnowledgeService:
             question=question,
             text=text,
             route_to_desk=route,
-            reason=reason if route else "",
+            reason=reason,
             hits=result.hits,
             latency_ms=_ms(started),
             confidence=result.confidence,
             department=department,
+            intent="desk" if route else "answer",
         )
+
+    def _meta_answer(self, query: _Query, state: _State, vector: np.ndarray | None, started: float) -> Answer:
+        """A question about the desk or the bot: answered from the desk's rules, never escalated."""
+        records = state.meta_records
+        scores = np.zeros(len(records))
+        if vector is not None and len(records):
+            scores = state.meta_vectors @ np.asarray(vector, dtype=np.float32).reshape(-1)
+        q_terms = set(analyze(query.searched))
+        for i, record in enumerate(records):
+            if q_terms:
+                scores[i] += 0.5 * len(q_terms & set(analyze(f"{record.section} {record.text}"))) / len(q_terms)
+        guide = [i for i, r in enumerate(records) if r.id.startswith("desk-guide-")]
+        city = [i for i in range(len(records)) if i not in set(guide)]
+        chosen = [max(guide, key=lambda i: scores[i])]
+        if city:
+            best_city = max(city, key=lambda i: scores[i])
+            if scores[best_city] >= META_CITY_MIN_SCORE:
+                chosen.insert(0, best_city)  # the city's own rules first
+        picked = [records[i] for i in chosen]
+        hits = [Hit(record=records[i], score=round(float(scores[i]), 4)) for i in chosen]
+        department = next((r.department for r in picked if r.department), "")
+        return Answer(
+            question=query.question,
+            text=meta_text(query.question, picked, note=query.note),
+            route_to_desk=False,
+            hits=hits,
+            latency_ms=_ms(started),
+            confidence=round(float(max(scores[i] for i in chosen)), 4),
+            department=department,
+            intent="answer",
+        )
+
+    def records(self) -> list[Record]:
+        """The records the current index holds (current policies only)."""
+        return list(self._require_state().index.records)
 
     def canonical_department(self, name: str) -> str:
         """The canonical name for a department name or alias (unchanged when unknown or ambiguous)."""
@@ -297,6 +409,16 @@ class KnowledgeService:
             self.reload()
         assert self._state is not None
         return self._state
+
+
+def _decide(probs: dict[str, float]) -> str:
+    """The class a message is handled as: the likeliest, except that the desk needs a clear majority."""
+    if not probs:
+        return "consult"
+    kind = max(probs, key=probs.__getitem__)
+    if kind in ("complaint", "person") and probs.get("complaint", 0.0) + probs.get("person", 0.0) < DESK_MIN_PROBABILITY:
+        kind = max(("consult", "meta", "decline"), key=lambda c: probs.get(c, 0.0))
+    return kind
 
 
 def _ms(started: float) -> float:

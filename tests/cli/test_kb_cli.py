@@ -53,8 +53,8 @@ def test_ask_json_contract(runner: CliRunner, data_dir: Path) -> None:
     result = runner.invoke(app, ["--data-dir", str(data_dir), "ask", "开饭店要办什么证", "--json"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout.strip().splitlines()[-1])
-    assert set(data) == {"question", "answer", "route_to_desk", "matches", "latency_ms"}
-    assert data["question"] == "开饭店要办什么证" and data["route_to_desk"] is False
+    assert set(data) == {"question", "answer", "intent", "route_to_desk", "matches", "latency_ms"}
+    assert data["question"] == "开饭店要办什么证" and data["route_to_desk"] is False and data["intent"] == "answer"
     top = data["matches"][0]
     assert set(top) == {"kind", "title", "department", "score", "source"}
     assert top["department"] == "示范市市场监督管理局" and top["source"].startswith("directory.yaml")

@@ -80,14 +80,14 @@ def test_the_service_remembers_the_generation_it_loaded(settings: Settings, stor
 
         # Another process ingests (here: the pipeline called directly, as the CLI does).
         (city / "policies" / "新政.md").write_text(
-            "# 示范市直通车试点通知\n\n一、试点内容\n直通车试点企业可享受专员上门服务。\n", encoding="utf-8")
+            "# 示范市外贸稳链试点通知\n\n一、试点内容\n稳链试点企业可享受出口信保补贴。\n", encoding="utf-8")
         ingest_paths(settings, [city], store=store)
         assert service.stored_generation() > loaded
         assert service.loaded_generation == loaded  # not reloaded yet: still the old index
 
         service.reload()
         assert service.loaded_generation == service.stored_generation()
-        assert any(h.record.source_file == "新政.md" for h in service.ask("直通车试点企业可享受什么服务").hits)
+        assert any(h.record.source_file == "新政.md" for h in service.ask("稳链试点企业可享受什么补贴").hits)
     finally:
         service.close()
 
@@ -100,12 +100,12 @@ def test_a_new_day_makes_the_index_stale(settings: Settings, store: VectorStore,
     tomorrow = service_today.today() + timedelta(days=1)
     service_today.close()
     (city / "policies" / "明日施行.md").write_text(
-        f"---\ntitle: 示范市直通车试点通知\neffective: {tomorrow.isoformat()}\n---\n"
-        "# 示范市直通车试点通知\n\n一、试点内容\n直通车试点企业可享受专员上门服务。\n", encoding="utf-8")
+        f"---\ntitle: 示范市外贸稳链试点通知\neffective: {tomorrow.isoformat()}\n---\n"
+        "# 示范市外贸稳链试点通知\n\n一、试点内容\n稳链试点企业可享受出口信保补贴。\n", encoding="utf-8")
     ingest_paths(settings, [city], store=store)
     service = KnowledgeService.open(settings, store=store)
     try:
-        question = "直通车试点企业可享受什么服务"
+        question = "稳链试点企业可享受什么补贴"
         assert not any(h.record.source_file == "明日施行.md" for h in service.ask(question).hits)
         assert not service.is_stale()
 

@@ -40,11 +40,12 @@ def test_complaint_routes_and_still_names_the_department(shared_service: Knowled
     assert "办不成事" in answer.text and "示范市生态环境局" in answer.text
 
 
-def test_out_of_scope_routes_without_inventing(shared_service: KnowledgeService) -> None:
+def test_out_of_scope_is_declined_without_desk_or_citations(shared_service: KnowledgeService) -> None:
     service = shared_service
     answer = service.ask("帮我订一张去北京的高铁票")
-    assert answer.route_to_desk and answer.reason
-    assert "没有找到" in answer.text
+    assert answer.intent == "decline" and not answer.route_to_desk
+    assert answer.hits == [] and "来源" not in answer.text and "办不成事" not in answer.text
+    assert "例如" in answer.text  # says what the bot can do instead
 
 
 def test_emoji_and_empty_questions_get_a_prompt(shared_service: KnowledgeService) -> None:
@@ -76,7 +77,8 @@ def test_truncate_question_cuts_at_a_sentence_end() -> None:
 def test_to_json_is_the_ask_contract(shared_service: KnowledgeService) -> None:
     service = shared_service
     data = service.ask("领发票要带什么").to_json()
-    assert set(data) == {"question", "answer", "route_to_desk", "matches", "latency_ms"}
+    assert set(data) == {"question", "answer", "intent", "route_to_desk", "matches", "latency_ms"}
+    assert data["intent"] == "answer" and data["route_to_desk"] is False
     assert data["matches"] and set(data["matches"][0]) == {"kind", "title", "department", "score", "source"}
     scores = [m["score"] for m in data["matches"]]
     assert scores == sorted(scores, reverse=True)

@@ -1,0 +1,86 @@
+"""Which department a policy passage makes responsible (牵头单位 / 责任单位 / "由市X局负责").
+
+A policy of many measures ("若干措施", "十五条") names a different lead department for each one; the
+file's front-matter department is only one of them. Each chunk is credited to the department its own
+text names as responsible, so "担保费率最多多少" points to 财政局, not to the file's 工信局. The
+front-matter (or most-named) department stays the fallback for chunks that name none.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ingest.directory import DepartmentIndex
+
+# "牵头单位：市财政局；责任单位：…" — lead roles first: they say who answers for the measure.
+_LEAD_ROLES = "牵头单位|牵头部门|主责单位|主责部门|主办单位"
+_OTHER_ROLES = "责任单位|责任部门|负责单位|负责部门|承办单位|实施单位|主管部门|受理单位|受理部门"
+_ROLE = re.compile(rf"({_LEAD_ROLES}|{_OTHER_ROLES})\s*[:：]\s*([^。；;\n）)]{{2,80}})")
+_LEAD = re.compile(_LEAD_ROLES)
+# "由市人力资源社会保障局负责" / "（市商务局牵头）" / "本项措施由市数据局负责"
+_BY = re.compile(r"由([\u4e00-\u9fff（）()]{2,40}?)(?:牵头|负责|承担|组织实施|具体实施|受理|统筹)")
+_PAREN_LEAD = re.compile(r"[（(]([\u4e00-\u9fff、]{2,40}?)(?:牵头|负责)[^）)]{0,20}[）)]")
+_PLACE = re.compile(r"^[\u4e00-\u9fff]{0,8}?[省市县区州盟旗](?=[\u4e00-\u9fff]{3,})")
+_FILLER = re.compile(r"[和与及]")
+
+
+def _key(name: str) -> str:
+    """Comparison key: without place prefix, without 和/与/及 (人力资源社会保障局 = 人力资源和社会保障局)."""
+    name = re.sub(r"\s+", "", name)
+    return _FILLER.sub("", _PLACE.sub("", name))
+
+
+class ResponsibleDepartments:
+    """Finds the responsible department named in a passage, resolved to the directory's canonical name."""
+
+    def __init__(self, index: DepartmentIndex) -> None:
+        self._index = index
+        self._keys: list[tuple[str, str]] = sorted(
+            ((_key(surface), canonical) for surface, canonical in index.names_and_aliases() if len(_key(surface)) >= 2),
+            key=lambda item: -len(item[0]),
+        )
+
+    def resolve(self, mention: str) -> str | None:
+        """A department as a policy writes it ("市人力资源社会保障局") → canonical name, else None."""
+        mention = mention.strip(" ：:，,、")
+        if not mention:
+            return None
+        exact = self._index.resolve(mention)
+        if exact:
+            return exact
+        key = _key(mention)
+        if len(key) < 2:
+            return None
+        for surface, canonical in self._keys:
+            if surface == key:
+                return canonical
+        for surface, canonical in self._keys:
+            # "人民银行青岚市分行" inside "中国人民银行青岚市分行", and the reverse.
+            if len(key) >= 4 and len(surface) >= 4 and (key in surface or surface in key):
+                return canonical
+        return None
+
+    def in_passage(self, text: str) -> str:
+        """The department the passage names as responsible (the last lead named wins), else ""."""
+        found: list[tuple[int, bool, str]] = []  # (position, is a lead role, canonical)
+        for match in _ROLE.finditer(text):
+            canonical = self._first_resolved(match.group(2))
+            if canonical:
+                found.append((match.start(), bool(_LEAD.fullmatch(match.group(1))), canonical))
+        for pattern in (_BY, _PAREN_LEAD):
+            for match in pattern.finditer(text):
+                canonical = self._first_resolved(match.group(1))
+                if canonical:
+                    found.append((match.start(), True, canonical))
+        if not found:
+            return ""
+        leads = [f for f in found if f[1]] or found
+        # Chunks overlap their neighbours: the passage's own measure comes last.
+        return max(leads, key=lambda f: f[0])[2]
+
+    def _first_resolved(self, span: str) -> str | None:
+        for piece in re.split(r"[、，,和及与]|以及", span):
+            canonical = self.resolve(piece)
+            if canonical:
+                return canonical
+        return None
