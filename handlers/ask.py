@@ -52,6 +52,10 @@ async def answer_question(update: Update, context: BotContext, question: str) ->
         top_department=top.department if top else "", latency_ms=answer.latency_ms,
     )
     _remember(context, question_id, question, answer, service)
+    if answer.intent == "decline":
+        # Not a government matter: a friendly line, no desk offer, no rating buttons.
+        await send_html(context, chat.id, render.answer_messages(answer))
+        return
     keyboard = keyboards.answer_keyboard(question_id, has_service=service is not None and not answer.route_to_desk)
     await send_html(context, chat.id, render.answer_messages(answer), keyboard=keyboard)
 

@@ -95,15 +95,17 @@ def answer_messages(answer: Any) -> list[str]:
         lines.append(bold(body[0]))
         lines.extend(esc(line) for line in body[1:])
     citations = _citations(answer)
-    if citations and not all(c in text for c in citations):
+    # The composed text ends with its own 来源 line: a second list of sources would only repeat it.
+    if citations and "来源：" not in text and not all(c in text for c in citations):
         lines.append("")
         lines.append(bold(texts.ANSWER_SOURCES) + "：")
         lines.extend(f"· {esc(c)}" for c in citations)
     if getattr(answer, "route_to_desk", False):
         lines.append("")
-        lines.append(esc(texts.ANSWER_ROUTE))
         reason = str(getattr(answer, "reason", "") or "")
-        if reason:
+        complaint = bool(reason) and "没有找到" not in reason
+        lines.append(esc(texts.ANSWER_ROUTE if complaint else texts.ANSWER_ROUTE_UNCOVERED))
+        if complaint:
             lines.append(esc(texts.ANSWER_ROUTE_REASON.format(reason=reason)))
     return split_html(lines)
 

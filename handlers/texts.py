@@ -54,7 +54,8 @@ REG_FIELD_TOO_LONG = "内容太长，请控制在 {limit} 字以内。"
 
 # ---------------------------------------------------------------- answers
 ANSWER_SOURCES = "依据"
-ANSWER_ROUTE = "这个问题我没能找到可靠的答案，或您反映的是按正常渠道办不成的事。可以转给服务专员限时处理。"
+ANSWER_ROUTE = "您反映的情况可以转给服务专员限时处理：点「转人工（办不成事）」即可提交。"
+ANSWER_ROUTE_UNCOVERED = "服务联络簿和政策文件中没有找到负责这件事的部门。可以点「转人工（办不成事）」，由服务专员帮您找到承办部门。"
 ANSWER_ROUTE_REASON = "原因：{reason}"
 ANSWER_FOOTER = "这个回答对您有用吗？"
 BTN_USEFUL = "👍 有用"

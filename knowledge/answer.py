@@ -342,6 +342,55 @@ def _brief(hit: Hit) -> str:
     return f"· [{label}] {title}{section}{dept}"
 
 
+# What a policy question asks about → words of the section heading that answers it.
+_ASPECTS: tuple[tuple[re.Pattern[str], tuple[str, ...]], ...] = (
+    (re.compile(r"怎么申请|如何申请|怎么申报|如何申报|怎么领|怎样领|怎么办理|申领|去哪申请|在哪申请|哪里申请|怎么兑现"),
+     ("申领", "申报方式", "申请方式", "申报程序", "办理流程", "申报流程", "申请程序", "兑现方式", "申报", "办理程序")),
+    (re.compile(r"材料|带什么|准备什么|提交什么|要啥"), ("材料",)),
+    (re.compile(r"条件|资格|哪些企业|什么企业|谁能|能不能享受|符合"), ("条件", "对象", "范围")),
+    (re.compile(r"多少|标准|金额|额度|比例|最高|上限"), ("标准", "金额", "额度", "内容")),
+    (re.compile(r"什么时候|截止|期限|时间|几月"), ("时间", "期限", "截止")),
+)
+
+
+def lead_record(hits: Sequence[Hit], question: str) -> Record:
+    """The record an answer leads with: usually the best match, but
+
+    - a question about how/where to get something done, answered best by a guide's passage, leads with
+      the service card of that department when one is among the best three (the card has the window,
+      materials and time limit; the passage stays among the related items);
+    - a policy question leads with the passage of the same document whose heading answers what is
+      asked (申领方式 for "怎么申请", 申报材料 for "要什么材料"), when one is among the matches.
+    """
+    top = hits[0].record
+    if top.kind != "policy":
+        return top
+    if not _POLICY_WORDS.search(question):
+        service = next(
+            (h.record for h in hits[1:3] if h.record.kind == "service" and h.record.department == top.department), None
+        )
+        if service is not None:
+            return service
+    for pattern, headings in _ASPECTS:
+        if not pattern.search(question):
+            continue
+        if any(word in top.section for word in headings):
+            return top
+        for hit in hits[1:6]:
+            record = hit.record
+            if record.kind == "policy" and record.source_file == top.source_file and any(
+                word in record.section for word in headings
+            ):
+                return record
+        break
+    return top
+
+
+_POLICY_WORDS = re.compile(
+    r"政策|补贴|补助|奖励|奖补|减免|优惠|扶持|资助|贴息|退税|免征|返还|措施|办法|通知|细则|文件|申报|多少钱|标准|额度"
+)
+
+
 def best_department(result: RetrievalResult, min_confidence: float) -> str:
     """The department to point to: one the question names, else the top match's if it is good enough."""
     if len(result.mentioned) == 1:
@@ -397,7 +446,7 @@ def compose(
                 lines.append(f"相关{label}：{item.title}")
                 cited.append(item)
     elif hits:
-        top = hits[0].record
+        top = lead_record(hits, question)
         lines.extend(record_lines(top, question))
         cited.append(top)
         # A service card without contact details gets its department's card (a cited source too).

@@ -70,6 +70,18 @@ def guide_sections(desk: DeskSettings) -> list[tuple[str, str]]:
     ]
 
 
+# Words people use when asking about each rule: matched, never shown.
+_ASKED_WITH: dict[str, str] = {
+    "能帮您做什么": "你能做什么 能干什么 功能 怎么用 帮我 机器人 直通车 是什么",
+    "受理范围": "受理哪些事 管什么 什么事 范围 干什么的 作用 反映什么",
+    "不受理的情形": "不受理 不管 官司 诉讼 仲裁 复议 收费 要钱 免费",
+    "怎么反映": "怎么反映 提交 在哪 网上 入口 怎么找 流程 步骤 进度 查询",
+    "办理时限": "多久 几天 多长时间 时限 期限 回复 答复 什么时候 超期 快",
+    "结果评价与不满意": "评价 不满意 满意 重新办 打分 投诉结果 结果不好",
+    "服务专员": "专员 谁负责 谁安排 联系专员 服务专员是谁",
+}
+
+
 def guide_records(desk: DeskSettings) -> list[Record]:
     """The rules as records the answer composer can quote and cite."""
     records = []
@@ -80,7 +92,7 @@ def guide_records(desk: DeskSettings) -> list[Record]:
                 kind="policy",
                 title=GUIDE_TITLE,
                 department="",
-                text=f"{GUIDE_TITLE} › {heading}\n{text}",
+                text=f"{GUIDE_TITLE} › {heading}\n{text}\n{_ASKED_WITH.get(heading, '')}",
                 citation=f"{GUIDE_FILE} › {heading}",
                 source_file=GUIDE_FILE,
                 section=heading,

@@ -13,7 +13,6 @@ import numpy as np
 from knowledge.answer import Answer
 from knowledge.retriever import Mode
 
-
 INTENTS = ("answer", "desk", "decline")
 
 

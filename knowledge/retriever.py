@@ -24,8 +24,8 @@ from bot.config import RetrievalSettings
 from knowledge.embedder import Embedder
 from knowledge.lexical import LexicalIndex, add_domain_words, analyze, normalize, segment, word_frequency
 from knowledge.store import VectorStore
-from knowledge.typo import QueryRepairer
 from knowledge.types import Hit, Record
+from knowledge.typo import QueryRepairer
 
 Mode = Literal["hybrid", "dense", "lexical"]
 

@@ -39,10 +39,16 @@ from knowledge.answer import (
 )
 from knowledge.desk_guide import desk_records, guide_records
 from knowledge.embedder import Embedder, make_embedder
-from knowledge.intent import IntentClassifier, corpus_files, corpus_key, directory_examples, load_or_train
+from knowledge.intent import (
+    IntentClassifier,
+    IntentCorpusError,
+    corpus_files,
+    corpus_key,
+    directory_examples,
+    load_or_train,
+)
 from knowledge.models import KbDepartment, KbRecord, KbSource, read_generation
 from knowledge.retriever import HybridRetriever, KnowledgeIndex, Mode
-from knowledge.lexical import analyze
 from knowledge.store import VectorStore
 from knowledge.types import Hit, Record
 
@@ -83,6 +89,8 @@ DECLINE_OVERRIDE = ((0.45, 0.8), (0.75, 0.97))  # (retrieval confidence at least
 # The desk takes a message only when complaint + person together are this likely: a consultation
 # sent to a person costs the owner a ticket and the commissioner a day, so doubt answers.
 DESK_MIN_PROBABILITY = 0.6
+# A question naming a department is about the desk only when the classifier is this sure.
+META_SURE = 0.8
 # Meta questions: the city's own desk document is quoted before the built-in rules when its best
 # passage scores at least this (cosine + term overlap, see _meta_answer): its own rules prevail.
 META_CITY_MIN_SCORE = 0.2
@@ -130,10 +138,17 @@ class KnowledgeService:
             key = corpus_key(corpus_files(examples_dir), self.embedder.name, names)
             if key == self.intent.key:
                 return
-        self.intent = load_or_train(
-            self.settings.data_dir, examples_dir, self.embedder.name, self.embedder.embed_queries,
-            directory=names, force=force,
-        )
+        try:
+            self.intent = load_or_train(
+                self.settings.data_dir, examples_dir, self.embedder.name, self.embedder.embed_queries,
+                directory=names, force=force,
+            )
+        except IntentCorpusError as exc:
+            # A broken city examples file must not stop the bot: train without it, say why in the log.
+            log.error("intent examples in %s ignored: %s", examples_dir, exc)
+            self.intent = load_or_train(
+                self.settings.data_dir, None, self.embedder.name, self.embedder.embed_queries, directory=names
+            )
 
     def train_intent(self) -> IntentClassifier | None:
         """Retrain the intent model from the shipped corpus and the city's examples (and cache it)."""
@@ -308,6 +323,10 @@ class KnowledgeService:
                 probs: dict[str, float], started: float) -> Answer:
         question, searched = query.question, query.searched
         kind = _decide(probs)
+        if kind == "meta" and probs.get("meta", 0.0) < META_SURE and state.index.mentioned_departments(searched)[0]:
+            # "投促局项目服务科的联系人是谁" names a department: a consultation about it, not about the desk.
+            kind = max(("consult", "complaint", "person"), key=lambda c: probs.get(c, 0.0))
+            kind = kind if kind == "consult" or _desk_probability(probs) >= DESK_MIN_PROBABILITY / 2 else "consult"
         if kind == "meta":
             return self._meta_answer(query, state, vector, started)
         lexical_text = searched
@@ -364,10 +383,11 @@ class KnowledgeService:
         scores = np.zeros(len(records))
         if vector is not None and len(records):
             scores = state.meta_vectors @ np.asarray(vector, dtype=np.float32).reshape(-1)
-        q_terms = set(analyze(query.searched))
+        # Character bigrams, stop words included: "多久" and "在哪" are what a meta question asks.
+        q_terms = _bigrams(query.searched) - _bigrams("办不成事反映窗口")
         for i, record in enumerate(records):
             if q_terms:
-                scores[i] += 0.5 * len(q_terms & set(analyze(f"{record.section} {record.text}"))) / len(q_terms)
+                scores[i] += 0.5 * len(q_terms & _bigrams(f"{record.section} {record.text}")) / len(q_terms)
         guide = [i for i, r in enumerate(records) if r.id.startswith("desk-guide-")]
         city = [i for i in range(len(records)) if i not in set(guide)]
         chosen = [max(guide, key=lambda i: scores[i])]
@@ -416,9 +436,18 @@ def _decide(probs: dict[str, float]) -> str:
     if not probs:
         return "consult"
     kind = max(probs, key=probs.__getitem__)
-    if kind in ("complaint", "person") and probs.get("complaint", 0.0) + probs.get("person", 0.0) < DESK_MIN_PROBABILITY:
+    if kind in ("complaint", "person") and _desk_probability(probs) < DESK_MIN_PROBABILITY:
         kind = max(("consult", "meta", "decline"), key=lambda c: probs.get(c, 0.0))
     return kind
+
+
+def _bigrams(text: str) -> set[str]:
+    runs = re.findall(r"[\u4e00-\u9fff]+", text)
+    return {run[i : i + 2] for run in runs for i in range(len(run) - 1)}
+
+
+def _desk_probability(probs: dict[str, float]) -> float:
+    return probs.get("complaint", 0.0) + probs.get("person", 0.0)
 
 
 def _ms(started: float) -> float:

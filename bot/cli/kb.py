@@ -45,6 +45,8 @@ def _check_mode(mode: str) -> str:
 
 def _print_answer(answer: Any) -> None:
     out.print(answer.text, markup=False)
+    if answer.intent == "decline":
+        return  # not a government matter: no desk offer
     if answer.route_to_desk:
         out.print(
             "\n[bold yellow]→ 建议转“办不成事”反映窗口[/bold yellow]（在机器人中点“转人工（办不成事）”即可提交）"
@@ -180,8 +182,52 @@ def demo(
     _chat_loop(_open_service(settings))
 
 
+def train_intent(
+    ctx: typer.Context,
+    holdout: Annotated[
+        Path | None, typer.Option("--holdout", help='用于检验的样例 .jsonl（{"text", "family"}），不参与训练')
+    ] = None,
+) -> None:
+    """重新训练意图模型（咨询 / 转办不成事 / 婉拒）：内置语料 + 本市样例（数据目录下 intent/*.jsonl）。"""
+    from knowledge.intent import CLASS_TO_INTENT, IntentCorpusError, corpus_files, load_examples
+
+    settings = settings_from(ctx)
+    if not settings.intent.enabled:
+        err.print("[red]config.toml 中 intent.enabled = false，意图模型未启用。[/red]")
+        raise typer.Exit(2)
+    examples_dir = settings.resolve_in_data_dir(settings.intent.examples_dir)
+    files = corpus_files(examples_dir)
+    try:
+        counts = {f.name: len(load_examples(f)) for f in files}
+        held = load_examples(holdout) if holdout is not None else []
+    except IntentCorpusError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+    service = _open_service(settings)
+    try:
+        model = service.train_intent()
+        if model is None:
+            err.print("[red]没有找到意图语料，无法训练。[/red]")
+            raise typer.Exit(1)
+        for name, count in counts.items():
+            out.print(f"语料 {name}：{count} 条")
+        out.print(f"本市名称（事项、部门）作为咨询样例：{model.n_examples - sum(counts.values())} 条")
+        out.print(f"已训练：共 {model.n_examples} 条样例，模型保存在 {settings.data_dir / 'intent_model.joblib'}")
+        if held:
+            vectors = service.embedder.embed_queries([e.text for e in held])
+            probs = model.probabilities([e.text for e in held], vectors)
+            right = sum(
+                CLASS_TO_INTENT[max(p, key=p.__getitem__)] == CLASS_TO_INTENT[e.label]  # type: ignore[index]
+                for e, p in zip(held, probs, strict=True)
+            )
+            out.print(f"检验集 {holdout.name if holdout else ''}：{len(held)} 条，意图准确率 {right / len(held):.3f}")
+    finally:
+        service.close()
+
+
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the root app."""
+    app.command("train-intent")(train_intent)
     app.command("ask")(ask)
     app.command("eval")(evaluate)
     app.command("chat")(chat)

@@ -155,3 +155,63 @@ def test_demo_ingests_incrementally_then_chats(runner: CliRunner, sample_city: P
     assert "0740-81233001" in second.stdout and "再见" in second.stdout
     missing = runner.invoke(app, ["--data-dir", str(data), "demo", "--sample-dir", str(tmp_path / "none")])
     assert missing.exit_code == 2 and "找不到示范数据目录" in missing.output
+
+
+def test_train_intent_trains_with_city_examples_and_reports(runner: CliRunner, data_dir: Path) -> None:
+    examples = data_dir / "intent"
+    examples.mkdir(exist_ok=True)
+    city = examples / "city.jsonl"
+    city.write_text(
+        json.dumps({"text": "彩虹桥片区的摊位证找谁", "family": "consult"}, ensure_ascii=False) + "\n", encoding="utf-8")
+    holdout = data_dir / "held.jsonl"
+    holdout.write_text(
+        "\n".join(json.dumps(r, ensure_ascii=False) for r in [
+            {"text": "你好呀", "family": "chatter"}, {"text": "营业执照在哪办", "family": "consult"},
+            {"text": "拖了三个月都没人管，我要投诉", "family": "complaint"}]) + "\n", encoding="utf-8")
+    result = runner.invoke(app, ["--data-dir", str(data_dir), "train-intent", "--holdout", str(holdout)])
+    assert result.exit_code == 0, result.output
+    assert "city.jsonl：1 条" in result.stdout and "意图准确率" in result.stdout
+    assert (data_dir / "intent_model.joblib").is_file()
+    city.unlink()  # the data dir is shared by this module's tests
+
+
+def test_train_intent_refuses_a_broken_examples_file(runner: CliRunner, data_dir: Path) -> None:
+    examples = data_dir / "intent"
+    examples.mkdir(exist_ok=True)
+    bad = examples / "bad.jsonl"
+    bad.write_text('{"text": "x", "family": "???"}\n', encoding="utf-8")
+    try:
+        result = runner.invoke(app, ["--data-dir", str(data_dir), "train-intent"])
+    finally:
+        bad.unlink()
+    assert result.exit_code == 2 and "第 1 行" in result.output
+
+
+def test_ask_json_declines_chatter(runner: CliRunner, data_dir: Path) -> None:
+    result = runner.invoke(app, ["--data-dir", str(data_dir), "ask", "今天天气怎么样", "--json"])
+    data = json.loads(result.stdout.strip().splitlines()[-1])
+    assert data["intent"] == "decline" and data["route_to_desk"] is False and data["matches"] == []
+
+
+def test_eval_reports_intent_accuracy_when_the_file_names_intents(runner: CliRunner, data_dir: Path) -> None:
+    path = data_dir / "q.jsonl"
+    path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in [
+        {"q": "开饭店要办什么证", "department": "示范市市场监督管理局", "intent": "answer", "kind": "direct"},
+        {"q": "你好", "department": "", "intent": "decline", "kind": "chatter"},
+    ]) + "\n", encoding="utf-8")
+    result = runner.invoke(app, ["--data-dir", str(data_dir), "eval", str(path), "--json"])
+    data = json.loads(result.stdout.strip().splitlines()[-1])
+    assert data["intent_accuracy"] == 1.0 and data["routing_accuracy"] == 1.0
+
+
+def test_a_broken_city_examples_file_does_not_stop_answering(runner: CliRunner, data_dir: Path) -> None:
+    examples = data_dir / "intent"
+    examples.mkdir(exist_ok=True)
+    bad = examples / "broken.jsonl"
+    bad.write_text("{not json\n", encoding="utf-8")
+    try:
+        result = runner.invoke(app, ["--data-dir", str(data_dir), "ask", "开饭店要办什么证", "--json"])
+    finally:
+        bad.unlink()
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout.strip().splitlines()[-1])["intent"] == "answer"

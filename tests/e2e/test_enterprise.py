@@ -198,3 +198,24 @@ async def test_an_album_gets_one_reply_and_is_not_a_flood(bot: RunningBot) -> No
     mine = [e.text for e in bot.api.events if e.chat_id == owner.user_id]
     assert mine.count(texts.NOT_TEXT) == 1
     assert not [t for t in mine if t.startswith(texts.FLOOD[:8])]
+
+
+async def test_chatter_is_declined_without_desk_offer(bot: RunningBot) -> None:
+    owner = bot.user(541)
+    owner.send("今天天气怎么样")
+    reply = await owner.expect("找谁办")
+    assert "例如" in reply.text  # says what it can do instead
+    assert reply.buttons() == []  # no 转人工, no rating: not a government matter
+    assert texts.BTN_ESCALATE not in reply.text and "来源" not in reply.text
+
+
+async def test_uncovered_matter_says_no_department_was_found(bot: RunningBot) -> None:
+    from handlers import render
+    from knowledge.answer import Answer
+
+    routed = Answer("外星人入境登记在哪办", "……", True, reason="服务联络簿和政策文件中没有找到负责这件事的部门", intent="desk")
+    text = "\n".join(render.answer_messages(routed))
+    assert texts.ANSWER_ROUTE_UNCOVERED[:12] in text and "原因" not in text
+    complaint = Answer("环评拖了三个月", "……", True, reason="事项被拖延", intent="desk")
+    text = "\n".join(render.answer_messages(complaint))
+    assert texts.ANSWER_ROUTE[:10] in text and "事项被拖延" in text

@@ -175,3 +175,34 @@ def test_ask_many_answers_each_exactly_like_ask(shared_service: KnowledgeService
     together = embedder.embed_queries(texts)
     for row, text in zip(together, texts, strict=True):
         assert float(row @ embedder.embed_query(text)) > 0.9999
+
+
+def test_three_outcomes(shared_service: KnowledgeService) -> None:
+    service = shared_service
+    for chatter in ("你好", "谢谢", "今天天气怎么样", "帮我推荐一只股票"):
+        answer = service.ask(chatter)
+        assert answer.intent == "decline" and not answer.route_to_desk and answer.hits == [], chatter
+    complaint = service.ask("补贴的钱到现在一分没见着，电话永远占线")
+    assert complaint.intent == "desk" and complaint.route_to_desk
+    person = service.ask("能不能找个工作人员跟我当面说")
+    assert person.intent == "desk" and person.route_to_desk
+    question = service.ask("营业执照丢了怎么补办")  # trouble words, still a question
+    assert question.intent == "answer" and not question.route_to_desk
+
+
+def test_questions_about_the_desk_are_answered_from_its_rules(shared_service: KnowledgeService) -> None:
+    service = shared_service
+    answer = service.ask("办不成事窗口反映以后多久能有结果？")
+    assert answer.intent == "answer" and not answer.route_to_desk
+    assert "工作日" in answer.text and "来源：" in answer.text
+    assert any(h.record.source_file == "政企直通车服务说明" for h in answer.hits)
+    unhappy = service.ask("对办不成事窗口的处理结果不满意怎么办")
+    assert unhappy.intent == "answer" and "不满意" in unhappy.text
+
+
+def test_a_homophone_typo_finds_the_item_and_says_so(shared_service: KnowledgeService) -> None:
+    service = shared_service
+    right = service.ask("营业执照怎么办")
+    typo = service.ask("营业职照怎么办")
+    assert "“营业职照”按“营业执照”理解" in typo.text
+    assert typo.hits[0].record.id == right.hits[0].record.id

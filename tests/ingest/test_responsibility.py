@@ -1,0 +1,62 @@
+"""Per-passage department credit: each measure of a multi-measure policy goes to its own lead department."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlmodel import select
+
+from bot.config import Settings
+from bot.db import make_sync_engine, sync_session
+from ingest.directory import DepartmentIndex
+from ingest.pipeline import ingest_paths
+from ingest.responsibility import ResponsibleDepartments
+from knowledge.models import KbRecord
+
+INDEX = DepartmentIndex([
+    ("青岚市人力资源和社会保障局", ["人社局"]),
+    ("青岚市财政局", []),
+    ("中国人民银行青岚市分行", ["人行"]),
+    ("国家税务总局青岚市税务局", ["税务局"]),
+    ("青岚市工业和信息化局", ["工信局"]),
+])
+
+
+def test_lead_departments_are_resolved_as_policies_write_them() -> None:
+    finder = ResponsibleDepartments(INDEX)
+    assert finder.in_passage("（牵头单位：国家税务总局青岚市税务局；责任单位：市财政局）") == "国家税务总局青岚市税务局"
+    # "市" prefix, and 人力资源社会保障局 without 和
+    assert finder.in_passage("按60%返还。（牵头单位：市人力资源社会保障局；配合单位：市财政局）") == "青岚市人力资源和社会保障局"
+    assert finder.in_passage("（牵头单位：人民银行青岚市分行）") == "中国人民银行青岚市分行"
+    assert finder.in_passage("本项措施由市财政局负责。") == "青岚市财政局"
+    # Overlapping chunks: the passage's own (last) measure wins.
+    assert finder.in_passage("（牵头单位：市工业和信息化局）。（二）下一条……（牵头单位：市财政局）") == "青岚市财政局"
+    assert finder.in_passage("支持企业发展，加大扶持力度。") == ""
+    assert finder.resolve("市公安局") is None  # not in the directory: never guessed
+
+
+def test_each_measure_is_credited_to_its_lead_department(settings: Settings, tmp_path: Path) -> None:
+    city = tmp_path / "city"
+    (city / "directory").mkdir(parents=True)
+    (city / "policies").mkdir()
+    (city / "directory" / "departments.csv").write_text(
+        "部门,别名,职能\n青岚市工业和信息化局,工信局,中小企业\n青岚市财政局,,财政\n"
+        "青岚市人力资源和社会保障局,人社局,就业\n", encoding="utf-8")
+    (city / "policies" / "若干措施.md").write_text(
+        "---\ntitle: 青岚市支持中小微企业发展若干措施\ndepartment: 青岚市工业和信息化局\n---\n"
+        "# 青岚市支持中小微企业发展若干措施\n\n"
+        "## 一、扩大政府采购份额\n预留采购项目预算总额的40%以上专门面向中小企业采购。（牵头单位：市财政局）\n\n"
+        "## 二、延续稳岗返还\n按企业上年度实际缴纳失业保险费的60%返还。（牵头单位：市人力资源社会保障局）\n\n"
+        "## 三、奖励专精特新企业\n新认定的省级专精特新中小企业一次性奖励20万元。\n", encoding="utf-8")
+    report = ingest_paths(settings, [city])
+    assert not report.failed
+    engine = make_sync_engine(settings.database_url)
+    with sync_session(engine) as session:
+        rows = session.exec(select(KbRecord).where(KbRecord.kind == "policy")).all()
+    engine.dispose()
+    by_section = {row.section: row.department for row in rows}
+    credited = {next(d for s, d in by_section.items() if word in s) for word in ("采购",)}
+    assert credited == {"青岚市财政局"}
+    assert next(d for s, d in by_section.items() if "稳岗" in s) == "青岚市人力资源和社会保障局"
+    # No lead named: the front matter's department is the fallback.
+    assert next(d for s, d in by_section.items() if "专精特新" in s) == "青岚市工业和信息化局"
