@@ -109,7 +109,8 @@ def _label_of(obj: dict[str, Any]) -> IntentClass | None:
         return FAMILY_TO_CLASS[family]
     intent = obj.get("intent")
     # Without a family, a city's "desk" example is a complaint and "answer" a consultation.
-    return {"answer": "consult", "desk": "complaint", "decline": "decline"}.get(intent) if isinstance(intent, str) else None
+    by_intent: dict[str, IntentClass] = {"answer": "consult", "desk": "complaint", "decline": "decline"}
+    return by_intent.get(intent) if isinstance(intent, str) else None
 
 
 def corpus_files(extra_dir: Path | None) -> list[Path]:
@@ -243,9 +244,11 @@ def load_or_train(
         log.warning("no intent corpus found in %s: every message is treated as a consultation", SHIPPED_DIR)
         return None
     key = corpus_key(files, embedder_name, directory)
-    if not force and key in _TRAINED:
-        return _TRAINED[key]
     path = data_dir / MODEL_FILE
+    if not force and key in _TRAINED:
+        if not path.is_file():  # another data dir of this process trained it: cache it here too
+            _save_quietly(_TRAINED[key], path)
+        return _TRAINED[key]
     if path.is_file() and not force:
         try:
             cached = IntentClassifier.load(path)
@@ -260,12 +263,16 @@ def load_or_train(
     examples.extend(Example(name, "consult") for name in directory)
     classifier = IntentClassifier.train(examples, _embed_all(embed, [e.text for e in examples]), embedder_name, key)
     _TRAINED[key] = classifier
-    try:
-        classifier.save(path)
-    except OSError:
-        log.warning("could not cache the intent model in %s", path, exc_info=True)
+    _save_quietly(classifier, path)
     log.info("intent model trained on %d examples from %d file(s)", len(examples), len(files))
     return classifier
+
+
+def _save_quietly(classifier: IntentClassifier, path: Path) -> None:
+    try:
+        classifier.save(path)
+    except OSError:  # a read-only data dir still answers; it only retrains next start
+        log.warning("could not cache the intent model in %s", path, exc_info=True)
 
 
 def _embed_all(embed: Callable[[Sequence[str]], np.ndarray], texts: Iterable[str], batch: int = 256) -> np.ndarray:
