@@ -21,6 +21,7 @@ from typing import Literal
 import numpy as np
 
 from bot.config import RetrievalSettings
+from knowledge.coverage import CoverageCheck
 from knowledge.embedder import Embedder
 from knowledge.lexical import LexicalIndex, add_domain_words, analyze, normalize, segment, word_frequency
 from knowledge.store import VectorStore
@@ -162,6 +163,7 @@ class KnowledgeIndex:
         )
         self.departments = dict(departments)
         self.repairer = QueryRepairer(_repair_vocabulary(self.records, self.alias_map), self._is_known)
+        self.coverage = CoverageCheck(self.records, departments)
         # The department's own card (not a section), for answers that point to a department.
         self.department_cards: dict[str, Record] = {}
         for record in self.records:

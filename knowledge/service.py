@@ -343,14 +343,16 @@ class KnowledgeService:
                               confidence=result.confidence, intent="decline")
             kind = "consult"
         reason = ""
+        missing = state.index.coverage.uncovered(searched) if kind == "consult" else ""
         if kind == "complaint":
             reason = desk_reason(question) or "正常渠道未能办成"
         elif kind == "person":
             reason = desk_reason(question) or "希望人工协助"
-        elif not result.hits or result.confidence < min_confidence:
+        elif missing or not result.hits or result.confidence < min_confidence:
             reason = "服务联络簿和政策文件中没有找到负责这件事的部门"
         route = bool(reason)
-        department = best_department(result, min_confidence)
+        # A matter no listed department handles has no department to point to, however close a record is.
+        department = "" if missing else best_department(result, min_confidence)
         text = compose(
             question,
             result,

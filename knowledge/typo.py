@@ -55,8 +55,9 @@ def fuzzy_syllable(syllable: str) -> str:
     return s
 
 
-def _pinyin_key(text: str) -> tuple[str, ...]:
-    return tuple(fuzzy_syllable(p) for p in lazy_pinyin(text, style=Style.NORMAL, errors="ignore"))
+def _pinyin_key(text: str, *, fuzzy: bool = True) -> tuple[str, ...]:
+    syllables = lazy_pinyin(text, style=Style.NORMAL, errors="ignore")
+    return tuple(fuzzy_syllable(p) if fuzzy else p for p in syllables)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,11 +77,13 @@ class QueryRepairer:
         words.update(COMMON_TERMS)
         self.vocabulary = frozenset(words)
         self._by_sound: dict[tuple[str, ...], set[str]] = {}
+        self._by_exact_sound: dict[tuple[str, ...], set[str]] = {}
         self._by_shape: dict[str, set[str]] = {}
         for word in self.vocabulary:
             key = _pinyin_key(word)
             if len(key) == len(word):  # every character has a reading
                 self._by_sound.setdefault(key, set()).add(word)
+                self._by_exact_sound.setdefault(_pinyin_key(word, fuzzy=False), set()).add(word)
             if len(word) >= _MIN_EDIT_LEN:
                 for i in range(len(word)):
                     self._by_shape.setdefault(word[:i] + "\x00" + word[i + 1 :], set()).add(word)
@@ -105,9 +108,11 @@ class QueryRepairer:
     def _repair_run(self, run: str) -> tuple[str, list[Repair]]:
         if len(run) < _MIN_LEN:
             return run, []
-        syllables = [fuzzy_syllable(p) for p in lazy_pinyin(run, style=Style.NORMAL, errors="default")]
-        if len(syllables) != len(run):  # a character pypinyin cannot read: compare sounds per window
-            syllables = [fuzzy_syllable(lazy_pinyin(ch, style=Style.NORMAL)[0]) for ch in run]
+        exact = lazy_pinyin(run, style=Style.NORMAL, errors="default")
+        if len(exact) != len(run):  # a character pypinyin cannot read: compare sounds per character
+            exact = [lazy_pinyin(ch, style=Style.NORMAL)[0] for ch in run]
+        syllables = [fuzzy_syllable(p) for p in exact]
+        inside = self._inside_known_words(run)
         chars = list(run)
         fixed = [False] * len(run)
         protected = [False] * len(run)
@@ -124,10 +129,15 @@ class QueryRepairer:
                 if any(fixed[i] for i in span) or all(protected[i] for i in span):
                     continue
                 window = "".join(chars[start : start + size])
-                if window in self.vocabulary or self._is_known(window):
+                if window in self.vocabulary or self._is_known(window) or (start, start + size) in inside:
                     continue
-                right = self._by_sound_match(tuple(syllables[start : start + size]), window)
-                if right is None and size >= _MIN_EDIT_LEN:
+                if size == _MIN_LEN:
+                    # Two characters carry little: only an exact homophone (社报/社保), never a merged
+                    # sound (小饭 xiaofan would become 消防 xiaofang).
+                    right = self._unique(self._by_exact_sound.get(tuple(exact[start : start + size]), set()), window)
+                else:
+                    right = self._by_sound_match(tuple(syllables[start : start + size]), window)
+                if right is None and size >= _MIN_EDIT_LEN and not self._word_plus_one(window):
                     right = self._by_shape_match(window)
                 if right is None:
                     continue
@@ -136,6 +146,35 @@ class QueryRepairer:
                     chars[i] = ch
                     fixed[i] = True
         return "".join(chars), repairs
+
+    def _inside_known_words(self, run: str) -> set[tuple[int, int]]:
+        """Spans strictly inside a real word of the run (小饭 in 小饭馆): never repaired on their own."""
+        from knowledge.lexical import segment
+
+        spans: set[tuple[int, int]] = set()
+        position = 0
+        for word in segment(run):
+            end = position + len(word)
+            if len(word) >= 3 and self._is_known(word):
+                for a in range(position, end):
+                    for b in range(a + _MIN_LEN, end + 1):
+                        if (a, b) != (position, end):
+                            spans.add((a, b))
+            position = end
+        return spans
+
+    def _word_plus_one(self, window: str) -> bool:
+        """A known word with one more character (中小企业预, 供电公司's parts): not a misspelt name."""
+        head, tail = window[:-1], window[1:]
+        if any(w in self.vocabulary or self._is_known(w) for w in (head, tail)):
+            return True
+        # Made of known words throughout (供电+公司): a real phrase, not a typo.
+        return any(self._is_known(window[:i]) and self._is_known(window[i:]) for i in range(2, len(window) - 1))
+
+    @staticmethod
+    def _unique(candidates: set[str], window: str) -> str | None:
+        options = candidates - {window}
+        return next(iter(options)) if len(options) == 1 else None
 
     def _by_sound_match(self, key: tuple[str, ...], window: str) -> str | None:
         candidates = self._by_sound.get(key, set()) - {window}

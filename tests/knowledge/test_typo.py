@@ -37,6 +37,14 @@ def test_correct_text_is_left_alone(repairer: QueryRepairer, text: str) -> None:
     assert repairer.repair(text) == (text, [])
 
 
+def test_real_words_and_phrases_are_never_rewritten() -> None:
+    # Each of these once became another vocabulary word: 小饭(馆)→消防 by merged sounds, 供电公司→供水公司
+    # and 中小企业预(留)→中小企业局 by one character.
+    repairer = QueryRepairer({"消防", "供水公司", "中小企业局", "社保"}, lambda text: word_frequency(text) > 0)
+    for text in ("俺想开个小饭馆，卖吃的那个证上哪儿整", "供电公司一直说在排期", "给中小企业预留的份额是多少"):
+        assert repairer.repair(text) == (text, []), text
+
+
 def test_ambiguous_sounds_are_not_guessed() -> None:
     # 事项 and 试项 are both vocabulary words that sound alike: "市项" could be either.
     repairer = QueryRepairer({"事项", "试项"}, lambda _: False)
