@@ -20,6 +20,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -529,14 +530,25 @@ class _Pipeline:
         }
         records: list[Record] = []
         for i, chunk in enumerate(chunks):
-            heading = f"{document.title} › {chunk.section}" if chunk.section else document.title
-            # A measure that names its own lead department is credited to it (若干措施: one per measure).
-            chunk_department = responsible.in_passage(chunk.text) or department
-            records.append(_make_record(
-                path, "policy", title=document.title, department=chunk_department,
-                text=f"{heading}\n{chunk.text}", section=chunk.section, span=(chunk.start, chunk.end),
-                citation=f"{path.name} › {chunk.section}" if chunk.section else path.name,
-                data={**common, "quote": chunk.text, "chunk": i}))
+            # A measure that names its own lead department is credited to it (若干措施: one per measure);
+            # a chunk holding several such measures becomes one record per measure.
+            pieces = responsible.measures(chunk.text) or [
+                (0, len(chunk.text), responsible.in_passage(chunk.text))
+            ]
+            for start, end, lead in pieces:
+                text = chunk.text[start:end].strip()
+                if not text:
+                    continue
+                offset = chunk.start + start + (len(chunk.text[start:end]) - len(chunk.text[start:end].lstrip()))
+                section = chunk.section
+                if len(pieces) > 1 and start > 0:
+                    section = _measure_section(chunk.section, text)
+                records.append(_make_record(
+                    path, "policy", title=document.title, department=lead or department,
+                    text=f"{document.title} › {section}\n{text}" if section else f"{document.title}\n{text}",
+                    section=section, span=(offset, offset + len(text)),
+                    citation=f"{path.name} › {section}" if section else path.name,
+                    data={**common, "quote": text, "chunk": i}))
         fields = {
             "kind": "policy", "sha256": sha, "title": document.title[:500], "department": department,
             "effective": meta.effective, "expires": meta.expires, "supersedes": list(meta.supersedes),
@@ -560,10 +572,25 @@ class _Pipeline:
         return department_named_most(document.text, index)
 
 
-# Bump when the records a file produces change for the same bytes (v2: per-chunk department credit).
-INGEST_VERSION = b"zhitong-ingest-v2\x00"
+# Bump when the records a file produces change for the same bytes (v2: per-chunk department credit,
+# v3: one record per measure).
+INGEST_VERSION = b"zhitong-ingest-v3\x00"
 
 _T = TypeVar("_T")
+
+
+_MEASURE_HEADING = re.compile(r"^\s*([（(][一二三四五六七八九十百零〇\d]+[）)][^。；;\n]{1,40})")
+
+
+def _measure_section(chunk_section: str, text: str) -> str:
+    """The section of a measure split out of a chunk: its own （六）heading under the chunk's parent."""
+    match = _MEASURE_HEADING.match(text)
+    if match is None:
+        return chunk_section
+    parts = chunk_section.split(" › ") if chunk_section else []
+    if parts and _MEASURE_HEADING.match(parts[-1]):
+        parts = parts[:-1]  # the chunk's own (first) measure heading
+    return " › ".join([*parts, match.group(1).strip()])
 
 
 def _guarded(read: Callable[[Path], _T], path: Path) -> _T:

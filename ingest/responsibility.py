@@ -22,6 +22,10 @@ _BY = re.compile(r"由([\u4e00-\u9fff（）()]{2,40}?)(?:牵头|负责|承担|�
 _PAREN_LEAD = re.compile(r"[（(]([\u4e00-\u9fff、]{2,40}?)(?:牵头|负责)[^）)]{0,20}[）)]")
 _PLACE = re.compile(r"^[\u4e00-\u9fff]{0,8}?[省市县区州盟旗](?=[\u4e00-\u9fff]{3,})")
 _FILLER = re.compile(r"[和与及]")
+# Where a lead clause ends: its closing bracket, a full stop or the line end (not "；": 责任单位 follows).
+_CLOSE = re.compile(r"[）)]|[。\n]")
+# A shorter remainder after the last lead is that lead's clause, not the start of another measure.
+_MIN_PIECE = 30
 
 
 def _key(name: str) -> str:
@@ -77,6 +81,42 @@ class ResponsibleDepartments:
         leads = [f for f in found if f[1]] or found
         # Chunks overlap their neighbours: the passage's own measure comes last.
         return max(leads, key=lambda f: f[0])[2]
+
+    def measures(self, text: str) -> list[tuple[int, int, str]]:
+        """(start, end, department) pieces of a passage holding several measures, each ending with its
+        own lead (“……。（牵头单位：市财政局）”), as a chunk of a 若干措施 often does; [] when it holds
+        fewer than two. The text after the last lead belongs to the next measure: department "".
+        """
+        marks: list[tuple[int, str]] = []  # (where the lead clause ends, canonical)
+        for match in _ROLE.finditer(text):
+            if _LEAD.fullmatch(match.group(1)):
+                marks.append((match.end(), self._first_resolved(match.group(2)) or ""))
+        for pattern in (_BY, _PAREN_LEAD):
+            for match in pattern.finditer(text):
+                marks.append((match.end(), self._first_resolved(match.group(1)) or ""))
+        ends: list[tuple[int, str]] = []
+        for position, canonical in sorted(marks):
+            if not canonical:
+                continue
+            close = _CLOSE.search(text, position)
+            end = close.end() if close else len(text)
+            if ends and end <= ends[-1][0]:
+                continue  # a second lead inside the same clause
+            ends.append((end, canonical))
+        if len(ends) < 2:
+            return []
+        pieces: list[tuple[int, int, str]] = []
+        start = 0
+        for end, canonical in ends:
+            pieces.append((start, end, canonical))
+            start = end
+        rest = text[start:].strip()
+        if len(rest) >= _MIN_PIECE:
+            pieces.append((start, len(text), ""))
+        elif rest:  # "责任单位：…）" left over: part of the last measure
+            last_start, _, last = pieces[-1]
+            pieces[-1] = (last_start, len(text), last)
+        return pieces
 
     def _first_resolved(self, span: str) -> str | None:
         for piece in re.split(r"[、，,和及与]|以及", span):

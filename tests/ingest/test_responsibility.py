@@ -60,3 +60,39 @@ def test_each_measure_is_credited_to_its_lead_department(settings: Settings, tmp
     assert next(d for s, d in by_section.items() if "稳岗" in s) == "青岚市人力资源和社会保障局"
     # No lead named: the front matter's department is the fallback.
     assert next(d for s, d in by_section.items() if "专精特新" in s) == "青岚市工业和信息化局"
+
+
+def test_a_chunk_holding_several_measures_becomes_one_record_each(settings: Settings, tmp_path: Path) -> None:
+    finder = ResponsibleDepartments(INDEX)
+    text = ("（五）降低融资担保费率。担保费率不超过1%。由市财政局负责，市工业和信息化局配合。"
+            "（六）加大普惠信贷投放。设立20亿元支小再贷款专项额度。（牵头单位：人民银行青岚市分行；责任单位：各商业银行）"
+            "（七）用好应急转贷资金。单笔最高3000万元。（牵头单位：市工业和信息化局；责任单位：市财政局）")
+    pieces = finder.measures(text)
+    assert [(text[a:b][:4], dept) for a, b, dept in pieces] == [
+        ("（五）降", "青岚市财政局"), ("（六）加", "中国人民银行青岚市分行"), ("（七）用", "青岚市工业和信息化局")]
+    assert pieces[-1][1] == len(text)  # the trailing 责任单位 clause stays with its measure
+    assert finder.measures("（一）只有一条措施。（牵头单位：市财政局）") == []
+
+    city = tmp_path / "city"
+    (city / "directory").mkdir(parents=True)
+    (city / "policies").mkdir()
+    (city / "directory" / "departments.csv").write_text(
+        "部门,别名\n青岚市工业和信息化局,工信局\n青岚市财政局,\n中国人民银行青岚市分行,人行\n", encoding="utf-8")
+    (city / "policies" / "金融措施.md").write_text(
+        f"---\ntitle: 金融支持措施\ndepartment: 青岚市工业和信息化局\n---\n# 金融支持措施\n\n## 二、强化金融支持\n\n{text}\n",
+        encoding="utf-8")
+    assert not ingest_paths(settings, [city]).failed
+    engine = make_sync_engine(settings.database_url)
+    with sync_session(engine) as session:
+        rows = session.exec(select(KbRecord).where(KbRecord.kind == "policy")).all()
+    engine.dispose()
+    by_measure = {m: row for row in rows for m in ("（五）", "（六）", "（七）") if m in row.data["quote"]}
+    assert by_measure["（五）"].department == "青岚市财政局"
+    assert by_measure["（六）"].department == "中国人民银行青岚市分行"
+    assert by_measure["（七）"].department == "青岚市工业和信息化局"
+    source = (city / "policies" / "金融措施.md").read_text(encoding="utf-8")
+    for row in by_measure.values():  # spans still point at the exact text in the file body
+        quote = row.data["quote"]
+        assert quote in source
+    assert "（六）加大普惠信贷投放" in by_measure["（六）"].section  # cited by its own heading
+    assert by_measure["（六）"].citation.endswith("（六）加大普惠信贷投放")
