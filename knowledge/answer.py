@@ -374,14 +374,13 @@ def lead_record(hits: Sequence[Hit], question: str) -> Record:
     for pattern, headings in _ASPECTS:
         if not pattern.search(question):
             continue
-        if any(word in top.section for word in headings):
-            return top
-        for hit in hits[1:6]:
-            record = hit.record
-            if record.kind == "policy" and record.source_file == top.source_file and any(
-                word in record.section for word in headings
-            ):
-                return record
+        same_document = [top] + [
+            h.record for h in hits[1:6] if h.record.kind == "policy" and h.record.source_file == top.source_file
+        ]
+        for word in headings:  # most specific heading first: 申领方式 before a bare 申报
+            for record in same_document:
+                if word in record.section:
+                    return record
         break
     return top
 

@@ -118,3 +118,42 @@ def test_amount_questions_also_quote_the_policy() -> None:
     assert "「稳岗.md › 二、补贴标准」" in text.splitlines()[-1]
     plain = compose("去哪个窗口", result, route_to_desk=False, reason="", department="")
     assert "相关政策" not in plain
+
+
+def _policy(section: str, text: str, department: str = "示范市人力资源和社会保障局") -> Record:
+    return Record(id=section, kind="policy", title="稳岗返还办法", department=department, text=text,
+                  citation=f"稳岗.md › {section}", source_file="稳岗.md", section=section, data={"quote": text})
+
+
+def test_a_policy_question_leads_with_the_section_that_answers_it() -> None:
+    from knowledge.answer import lead_record
+
+    overview = _policy("一、支持对象", "参保企业上年度未裁员的，可享受稳岗返还。")
+    how = _policy("三、申领方式", "企业登录网上经办系统提交申请，人社部门审核后直接拨付。")
+    materials = _policy("四、申报材料", "申请表、营业执照复印件、银行账户信息。")
+    hits = [Hit(overview, 1.0), Hit(materials, 0.8), Hit(how, 0.7)]
+    assert lead_record(hits, "稳岗返还怎么申请？") is how
+    assert lead_record(hits, "稳岗返还要交什么材料") is materials
+    assert lead_record(hits, "哪些企业可以享受稳岗返还") is overview  # 条件 → the section already leading
+
+
+def test_a_where_question_leads_with_the_service_card_not_a_guide_passage() -> None:
+    from knowledge.answer import lead_record
+
+    guide = _policy("二、需要办理的事项", "营业执照由市场监管局办理。", department="示范市市场监督管理局")
+    card = Record(id="s1", kind="service", title="个体工商户设立登记", department="示范市市场监督管理局",
+                  text="个体工商户设立登记", citation="services.xlsx › 个体工商户设立登记")
+    hits = [Hit(guide, 1.0), Hit(card, 0.9)]
+    assert lead_record(hits, "营业执照在哪办") is card
+    assert lead_record(hits, "开餐饮店有什么补贴政策") is guide  # a policy question keeps the passage
+
+
+def test_the_bot_does_not_list_the_sources_twice() -> None:
+    from handlers import render
+    from knowledge.answer import Answer
+
+    record = _policy("三、申领方式", "企业登录网上经办系统提交申请。")
+    answer = Answer("怎么申请", "《稳岗返还办法》\n“企业登录网上经办系统提交申请。”\n\n来源：「稳岗.md › 三、申领方式」",
+                    False, hits=[Hit(record, 1.0), Hit(_policy("一、支持对象", "x"), 0.5)])
+    text = "\n".join(render.answer_messages(answer))
+    assert text.count("来源") == 1 and "依据" not in text
