@@ -24,7 +24,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from common import REPO, SAMPLE, SHARED, peak_rss_mb, settings_for
+from common import REPO, SAMPLE, SHARED, parse_overrides, peak_rss_mb, settings_for
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,8 @@ SETS: tuple[QuestionSet, ...] = (
                 EVAL / "qinglan" / "questions.jsonl", True, "fictional city A (helper-written), the tuning city"),
     QuestionSet("lancang", (EVAL / "lancang" / "directory", EVAL / "lancang" / "policies"),
                 EVAL / "lancang" / "questions.jsonl", False, "fictional city B (another helper), never tuned on"),
+    QuestionSet("guangdong-tune", (SHARED / "data" / "guangdong",), EVAL / "guangdong_tune" / "questions.jsonl", True,
+                "real Guangdong directory, a second helper's questions, for tuning"),
     QuestionSet("guangdong", (SHARED / "data" / "guangdong",), EVAL / "guangdong" / "questions.jsonl", False,
                 "real Guangdong directory (2,262 items), helper-written questions"),
 )
@@ -66,6 +68,7 @@ def open_city(qs: QuestionSet):  # type: ignore[no-untyped-def]
     from knowledge.service import KnowledgeService
 
     data_dir = Path(tempfile.gettempdir()) / f"zt-quality-{qs.paths[0].parent.name}-{_files_key(qs.paths)}"
+    # The ingest depends on ingest settings only; retrieval overrides reuse the same data dir.
     fresh = not (data_dir / "zhitong.db").exists()
     settings = settings_for(data_dir)
     if fresh:
@@ -170,7 +173,10 @@ def main() -> None:
     parser.add_argument("--sets", default="", help="comma-separated set names (default: all, plus intent-holdout)")
     parser.add_argument("--misses", default="", help="comma-separated set names whose misses are listed")
     parser.add_argument("--mode", default="hybrid", help="hybrid | dense | lexical")
+    parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help="override a setting for this run, e.g. --set retrieval.dense_weight=0.2")
     args = parser.parse_args()
+    parse_overrides(args.set)
     wanted = [s for s in args.sets.split(",") if s]
     show = set(args.misses.split(","))
     print("Zhitong vs plain char-bigram BM25 (hit@ = the expected department among the first k distinct departments)")

@@ -32,12 +32,27 @@ def fresh_data_dir(prefix: str) -> Path:
     return Path(tempfile.mkdtemp(prefix=prefix))
 
 
+# Settings a bench run overrides (`--set retrieval.dense_weight=0.2`), applied by settings_for.
+OVERRIDES: dict[str, dict[str, str]] = {}
+
+
+def parse_overrides(pairs: list[str]) -> None:
+    """Record `section.key=value` overrides for every settings_for call of this run."""
+    for pair in pairs:
+        key, _, value = pair.partition("=")
+        section, _, name = key.partition(".")
+        if not name or not value:
+            raise SystemExit(f"--set expects section.key=value, got {pair!r}")
+        OVERRIDES.setdefault(section, {})[name] = value
+
+
 def settings_for(data_dir: Path):  # type: ignore[no-untyped-def]
-    """Settings for a benchmark data dir, ignoring the developer's config.toml and environment."""
+    """Settings for a benchmark data dir, ignoring the developer's config.toml and environment
+    (only the run's --set overrides apply)."""
     for key in list(os.environ):
         if key.startswith("ZHITONG_"):
             del os.environ[key]
     os.environ["ZHITONG_CONFIG"] = str(data_dir / "absent-config.toml")
     from bot.config import load_settings
 
-    return load_settings(data_dir=data_dir)
+    return load_settings(data_dir=data_dir, **{k: dict(v) for k, v in OVERRIDES.items()})

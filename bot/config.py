@@ -50,10 +50,13 @@ class RetrievalSettings(BaseModel):
     candidates: int = Field(default=40, ge=5, le=500)
     # Weight of the dense score in the min-max linear fusion; lexical gets 1 - dense_weight.
     dense_weight: float = Field(default=0.3, ge=0.0, le=1.0)
+    # Share of the plain character uni+bigram BM25 within the lexical score (the rest: jieba words +
+    # content bigrams); 0 turns the character view off.
+    char_weight: float = Field(default=0.5, ge=0.0, le=1.0)
     # Below this confidence the question is offered to the desk instead of answered. Confidence =
     # 0.4 * IDF-weighted share of the question's terms found in the best match + 0.6 * its dense cosine
     # scaled from [dense_floor, dense_ceil] to [0, 1] (the scale depends on the embedding model).
-    min_confidence: float = Field(default=0.13, ge=0.0, le=1.0)
+    min_confidence: float = Field(default=0.05, ge=0.0, le=1.0)
     dense_floor: float = Field(default=0.20, ge=-1.0, le=1.0)
     dense_ceil: float = Field(default=0.50, ge=-1.0, le=1.0)
 
@@ -85,6 +88,9 @@ class IntentSettings(BaseModel):
     examples_dir: str = "intent"
     # false: no classifier; every message is a consultation (answer, or the desk when nothing matches).
     enabled: bool = True
+    # The desk takes a message only when P(complaint) + P(person) reaches this: a consultation sent to a
+    # person costs the owner a ticket and the commissioner a day, so doubt answers.
+    desk_min_probability: float = Field(default=0.6, ge=0.0, le=1.0)
 
 
 class DeskSettings(BaseModel):

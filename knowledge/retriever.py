@@ -23,7 +23,15 @@ import numpy as np
 from bot.config import RetrievalSettings
 from knowledge.coverage import CoverageCheck
 from knowledge.embedder import Embedder
-from knowledge.lexical import LexicalIndex, add_domain_words, analyze, normalize, segment, word_frequency
+from knowledge.lexical import (
+    LexicalIndex,
+    add_domain_words,
+    analyze,
+    char_terms,
+    normalize,
+    segment,
+    word_frequency,
+)
 from knowledge.store import VectorStore
 from knowledge.types import Hit, Record
 from knowledge.typo import QueryRepairer
@@ -32,8 +40,6 @@ Mode = Literal["hybrid", "dense", "lexical"]
 
 # Boost for records of a department the question names (by name or alias, e.g. 工商局).
 DEPARTMENT_BOOST = 0.25
-# Weights of a department's best, second and third record in its evidence (see _by_department).
-DEPARTMENT_EVIDENCE: tuple[float, ...] = (1.0, 0.3, 0.1)
 # Small nudges towards the record kind a question is about (contact details vs. policy text).
 KIND_BOOST = 0.12
 # Share of lexical coverage in the confidence; the dense cosine is scaled between retrieval.dense_floor
@@ -158,9 +164,10 @@ class KnowledgeIndex:
         cache: dict[str, str] | None = None
         if previous is not None and new_words == 0:
             cache = previous.lexical.cache
-        self.lexical: LexicalIndex = LexicalIndex(
-            [lexical_document(r) for r in self.records], unigrams=unigrams, cache=cache
-        )
+        documents = [lexical_document(r) for r in self.records]
+        self.lexical: LexicalIndex = LexicalIndex(documents, unigrams=unigrams, cache=cache)
+        # The plain character view (lexical.char_terms): no dictionary, no stop words; cheap to build.
+        self.chars: LexicalIndex = LexicalIndex(documents, analyzer=char_terms)
         self.departments = dict(departments)
         self.repairer = QueryRepairer(_repair_vocabulary(self.records, self.alias_map), self._is_known)
         self.coverage = CoverageCheck(self.records, departments)
@@ -230,10 +237,19 @@ class HybridRetriever:
                 if pos is not None:
                     dense_scores[pos] = sim
         lexical_scores = {h.index: h.score for h in self.index.lexical.search(query_terms, n)}
+        c = self.settings.char_weight
+        char_scores = (
+            {h.index: h.score for h in self.index.chars.search(char_terms(canonical_q), n)} if c > 0 else {}
+        )
 
         w = self.settings.dense_weight if mode == "hybrid" else (1.0 if mode == "dense" else 0.0)
         dense_norm = _min_max(dense_scores) if w > 0 else {}
         lex_norm = _min_max(lexical_scores) if w < 1 else {}
+        char_norm = _min_max(char_scores) if w < 1 else {}
+        if char_norm:
+            # Lexical = (1 - c) · words-and-bigrams BM25 + c · plain character BM25, each min-max normalised.
+            for pos in set(lex_norm) | set(char_norm):
+                lex_norm[pos] = (1.0 - c) * lex_norm.get(pos, 0.0) + c * char_norm.get(pos, 0.0)
         candidates = set(dense_norm) | set(lex_norm)
 
         contact = bool(_CONTACT_INTENT.search(question))
@@ -252,8 +268,6 @@ class HybridRetriever:
             fused.append((score, pos))
         # Ties broken by position, so results are deterministic.
         fused.sort(key=lambda t: (-t[0], t[1]))
-        # The k best records are kept; only their order follows department evidence (over all candidates).
-        fused = self._by_department(fused, k)
 
         hits = [
             Hit(
@@ -266,31 +280,6 @@ class HybridRetriever:
         ]
         coverage, dense_top, confidence = self._confidence(query_terms, fused[:3], dense_scores, mentioned)
         return RetrievalResult(hits, confidence, coverage, dense_top, mentioned)
-
-    def _by_department(self, fused: list[tuple[float, int]], k: int) -> list[tuple[float, int]]:
-        """Order by department evidence: a department whose card, sections, items and policy passages
-        all match beats one that owns the single best record. Within a department, best record first.
-
-        A department's evidence is its best score plus a decaying share of its next ones
-        (DEPARTMENT_EVIDENCE); records without a department stand on their own score.
-        """
-        evidence: dict[str, float] = {}
-        seen: dict[str, int] = {}
-        for score, pos in fused:
-            dept = self.index.records[pos].department
-            if not dept:
-                continue
-            n = seen.get(dept, 0)
-            if n < len(DEPARTMENT_EVIDENCE):
-                evidence[dept] = evidence.get(dept, 0.0) + DEPARTMENT_EVIDENCE[n] * score
-            seen[dept] = n + 1
-
-        def key(item: tuple[float, int]) -> tuple[float, float, int]:
-            score, pos = item
-            dept = self.index.records[pos].department
-            return (-(evidence[dept] if dept else score), -score, pos)
-
-        return sorted(fused[:k], key=key) + fused[k:]
 
     def _confidence(
         self,

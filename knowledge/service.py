@@ -86,9 +86,6 @@ def truncate_question(question: str, limit: int = MAX_QUESTION_CHARS) -> str:
 # A message the classifier calls chatter is still answered when the knowledge base matches it this
 # well and the classifier was not sure: "社保" alone is a consultation, whatever it looks like.
 DECLINE_OVERRIDE = ((0.45, 0.8), (0.75, 0.97))  # (retrieval confidence at least, P(decline) below)
-# The desk takes a message only when complaint + person together are this likely: a consultation
-# sent to a person costs the owner a ticket and the commissioner a day, so doubt answers.
-DESK_MIN_PROBABILITY = 0.6
 # A question naming a department is about the desk only when the classifier is this sure.
 META_SURE = 0.8
 # Meta questions: the city's own desk document is quoted before the built-in rules when its best
@@ -322,11 +319,12 @@ class KnowledgeService:
     def _answer(self, query: _Query, state: _State, mode: Mode, vector: np.ndarray | None,
                 probs: dict[str, float], started: float) -> Answer:
         question, searched = query.question, query.searched
-        kind = _decide(probs)
+        desk_min = self.settings.intent.desk_min_probability
+        kind = _decide(probs, desk_min)
         if kind == "meta" and probs.get("meta", 0.0) < META_SURE and state.index.mentioned_departments(searched)[0]:
             # "投促局项目服务科的联系人是谁" names a department: a consultation about it, not about the desk.
             kind = max(("consult", "complaint", "person"), key=lambda c: probs.get(c, 0.0))
-            kind = kind if kind == "consult" or _desk_probability(probs) >= DESK_MIN_PROBABILITY / 2 else "consult"
+            kind = kind if kind == "consult" or _desk_probability(probs) >= desk_min / 2 else "consult"
         if kind == "meta":
             return self._meta_answer(query, state, vector, started)
         lexical_text = searched
@@ -433,12 +431,12 @@ class KnowledgeService:
         return self._state
 
 
-def _decide(probs: dict[str, float]) -> str:
-    """The class a message is handled as: the likeliest, except that the desk needs a clear majority."""
+def _decide(probs: dict[str, float], desk_min: float) -> str:
+    """The class a message is handled as: the likeliest, except that the desk needs `desk_min`."""
     if not probs:
         return "consult"
     kind = max(probs, key=probs.__getitem__)
-    if kind in ("complaint", "person") and _desk_probability(probs) < DESK_MIN_PROBABILITY:
+    if kind in ("complaint", "person") and _desk_probability(probs) < desk_min:
         kind = max(("consult", "meta", "decline"), key=lambda c: probs.get(c, 0.0))
     return kind
 

@@ -45,10 +45,14 @@ def test_modes_and_weights_decide_the_order(settings: Settings, hash_embedder: H
     store = VectorStore(settings, hash_embedder)
     store.upsert(RECORDS)
     index = KnowledgeIndex(RECORDS, DEPARTMENTS)
-    retriever = HybridRetriever(index, store, hash_embedder, RetrievalSettings(dense_weight=0.3))
-    lexical = retriever.search("发票申领", mode="lexical")
+    words_only = HybridRetriever(index, store, hash_embedder, RetrievalSettings(dense_weight=0.3, char_weight=0.0))
+    lexical = words_only.search("发票申领", mode="lexical")
     assert [h.record.id for h in lexical.hits] == [RECORDS[0].id]  # only positive BM25 scores
     assert lexical.hits[0].dense > 0  # the dense score is still reported
+    retriever = HybridRetriever(index, store, hash_embedder, RetrievalSettings(dense_weight=0.3))
+    with_chars = retriever.search("发票申领", mode="lexical")
+    # The character view also matches records sharing single characters, ranked below the right one.
+    assert with_chars.hits[0].record.id == RECORDS[0].id and len(with_chars.hits) >= len(lexical.hits)
     dense = retriever.search("发票申领", mode="dense")
     assert len(dense.hits) == 4  # every vector is a candidate
     assert dense.hits[0].record.id == RECORDS[0].id
