@@ -57,7 +57,7 @@ def generate(settings, target: int) -> int:  # type: ignore[no-untyped-def]
         "咨询电话": "phone",
         "关键词": "keywords",
     }
-    with open(SHARED / "data" / "guangdong" / "services.csv", encoding="utf-8") as fh:
+    with open(REPO / "data" / "guangdong" / "services.csv", encoding="utf-8") as fh:
         services = [
             {keys[k]: (v or "").strip() for k, v in row.items() if k in keys} for row in csv.DictReader(fh)
         ]

@@ -24,7 +24,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from common import REPO, SAMPLE, SHARED, parse_overrides, peak_rss_mb, settings_for
+from common import REPO, SAMPLE, parse_overrides, peak_rss_mb, settings_for
 
 
 @dataclass(frozen=True)
@@ -46,9 +46,9 @@ SETS: tuple[QuestionSet, ...] = (
                 EVAL / "qinglan" / "questions.jsonl", True, "fictional city A (helper-written), the tuning city"),
     QuestionSet("lancang", (EVAL / "lancang" / "directory", EVAL / "lancang" / "policies"),
                 EVAL / "lancang" / "questions.jsonl", False, "fictional city B (another helper), never tuned on"),
-    QuestionSet("guangdong-tune", (SHARED / "data" / "guangdong",), EVAL / "guangdong_tune" / "questions.jsonl", True,
+    QuestionSet("guangdong-tune", (REPO / "data" / "guangdong",), EVAL / "guangdong_tune" / "questions.jsonl", True,
                 "real Guangdong directory, a second helper's questions, for tuning"),
-    QuestionSet("guangdong", (SHARED / "data" / "guangdong",), EVAL / "guangdong" / "questions.jsonl", False,
+    QuestionSet("guangdong", (REPO / "data" / "guangdong",), EVAL / "guangdong" / "questions.jsonl", False,
                 "real Guangdong directory (2,262 items), helper-written questions"),
 )
 

@@ -10,7 +10,7 @@ import pytest
 from bot.config import Settings, load_settings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-SHARED_DIR = REPO_ROOT.parent / "shared"
+GUANGDONG_DIR = REPO_ROOT / "data" / "guangdong"  # real directory, MIT (see its LICENSE-source.txt)
 SAMPLE_DIR = REPO_ROOT / "data" / "sample"
 
 

@@ -17,7 +17,7 @@ from ingest.directory import (
     service_text,
 )
 from ingest.errors import IngestError
-from tests.conftest import SAMPLE_DIR, SHARED_DIR
+from tests.conftest import GUANGDONG_DIR, SAMPLE_DIR
 from tests.ingest.conftest import write_xlsx
 
 FIXTURES = SAMPLE_DIR / "fixtures"
@@ -198,8 +198,8 @@ def test_search_texts_are_compact() -> None:
 
 def test_guangdong_directory_parses_fast_and_clean() -> None:
     started = time.perf_counter()
-    departments = parse_directory(SHARED_DIR / "data" / "guangdong" / "departments.csv")
-    services = parse_directory(SHARED_DIR / "data" / "guangdong" / "services.csv")
+    departments = parse_directory(GUANGDONG_DIR / "departments.csv")
+    services = parse_directory(GUANGDONG_DIR / "services.csv")
     index = DepartmentIndex((d.name, d.aliases) for d in departments.departments)
     errors: list[RowError] = []
     resolved = resolve_services(services.services, index, errors)
