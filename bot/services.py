@@ -205,7 +205,9 @@ class AnswerCache:
             max_workers=1,  # one core for retrieval, the other for the event loop (2-core target)
             mp_context=multiprocessing.get_context("spawn"),  # no fork of a process with threads
             initializer=_worker_open,
-            initargs=(self._process_settings,),
+            # Our pid, not the worker's getppid(): a worker that starts after the bot died already has
+            # a new parent (init), and would watch that one forever.
+            initargs=(self._process_settings, os.getpid()),
         )
         self._started_at = time.monotonic()
         self._warmup = procs.submit(_worker_ask, "预热")  # load the model now, not on the first owner's question
@@ -246,27 +248,32 @@ class AnswerCache:
 _WORKER_KNOWLEDGE: KnowledgeService | None = None
 
 
-def _worker_open(settings: Settings) -> None:
+def _worker_open(settings: Settings, parent_pid: int) -> None:
     global _WORKER_KNOWLEDGE
     # Ctrl-C reaches the whole process group; the bot shuts this worker down itself.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _exit_with_parent()
+    exit_with_parent(parent_pid)
     from knowledge.service import KnowledgeService
 
     _WORKER_KNOWLEDGE = KnowledgeService.open(settings)
 
 
-def _exit_with_parent() -> None:
-    """End this worker when the bot process is gone (killed: no shutdown reached us), instead of
-    living on as an orphan holding its own knowledge core (~340 MB) — one more after every crash."""
+def exit_with_parent(parent_pid: int, interval_s: float = 1.0) -> None:
+    """End this worker when the bot process `parent_pid` is gone (killed: no shutdown reached us),
+    instead of living on as an orphan holding its own knowledge core (~340 MB) — one more after every
+    crash. Checked at once too: the bot may have died while this worker was still starting."""
     import threading
 
-    parent = os.getppid()
+    def gone() -> bool:
+        return os.getppid() != parent_pid
+
+    if gone():
+        os._exit(0)
 
     def watch() -> None:
         while True:
-            time.sleep(1.0)
-            if os.getppid() != parent:
+            time.sleep(interval_s)
+            if gone():
                 os._exit(0)
 
     threading.Thread(target=watch, name="zhitong-parent-watch", daemon=True).start()

@@ -30,3 +30,18 @@ def test_repo_config_toml_is_valid(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
     s = load_settings(repo_cfg, data_dir=tmp_path)
     assert s.embedder.kind == "use"
     assert s.desk.accept_within_hours > 0
+
+
+def test_third_party_loggers_stay_at_warning_unless_debug_is_asked() -> None:
+    import logging
+
+    from bot.cli import configure_logging
+
+    configure_logging("INFO")
+    assert logging.getLogger("apscheduler").getEffectiveLevel() == logging.WARNING
+    assert logging.getLogger("apscheduler.executors.default").getEffectiveLevel() == logging.WARNING
+    assert logging.getLogger("httpx").getEffectiveLevel() == logging.WARNING
+    configure_logging("DEBUG")
+    assert logging.getLogger("apscheduler").getEffectiveLevel() == logging.DEBUG
+    assert logging.getLogger("httpx").getEffectiveLevel() == logging.WARNING  # URLs carry the bot token
+    configure_logging("INFO")

@@ -47,11 +47,20 @@ def settings_from(ctx: typer.Context) -> Settings:
     return settings
 
 
+# Libraries whose INFO lines drown ours (apscheduler logs every "Running job", once per job per tick).
+THIRD_PARTY_LOGGERS = ("apscheduler", "chromadb", "jieba", "urllib3", "bm25s", "asyncio", "uvicorn.access",
+                       "telegram.ext", "multipart", "matplotlib", "sentence_transformers")
+
+
 def configure_logging(level: str) -> None:
+    """Our loggers at `level`; third-party ones at WARNING unless DEBUG was asked for."""
     logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # httpx logs request URLs at INFO, and Bot API URLs contain the bot token.
-    for noisy in ("httpx", "httpcore", "chromadb", "jieba", "urllib3", "bm25s"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    third_party = logging.DEBUG if level.upper() == "DEBUG" else logging.WARNING
+    for name in THIRD_PARTY_LOGGERS:
+        logging.getLogger(name).setLevel(third_party)
+    # httpx logs request URLs at INFO, and Bot API URLs contain the bot token: never below WARNING.
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def _register_all() -> None:
