@@ -43,14 +43,42 @@ def _check_mode(mode: str) -> str:
     return mode
 
 
-def _print_answer(answer: Any) -> None:
+DESK_WORDS = {"转人工", "/desk", "desk", "办不成事", "提交", "提交工单"}
+
+
+def _print_answer(answer: Any, *, in_chat: bool = False) -> None:
     out.print(answer.text, markup=False)
     if answer.intent == "decline":
         return  # not a government matter: no desk offer
     if answer.route_to_desk:
+        how = "输入“转人工”即可在这里提交" if in_chat else "用 zhitong chat 提问后输入“转人工”提交"
         out.print(
-            "\n[bold yellow]→ 建议转“办不成事”反映窗口[/bold yellow]（在机器人中点“转人工（办不成事）”即可提交）"
+            f"\n[bold yellow]→ 建议转“办不成事”反映窗口[/bold yellow]：{how}"
+            "（Telegram 机器人里点“转人工（办不成事）”或发送 /desk）"
         )
+
+
+def _file_ticket(settings: Settings, question: str, answer: Any) -> str:
+    """File the last question with the 办不成事 desk from the terminal; returns the ticket number."""
+    import asyncio
+
+    from bot.desk.service import Desk
+    from bot.desk.states import Reason
+    from bot.models import TicketCreate
+
+    async def work() -> str:
+        desk = await Desk.open(settings)
+        try:
+            ticket = await desk.create_ticket(TicketCreate(
+                title=question[:60], description=question, department=answer.department or "",
+                reason=Reason.OTHER.value, requester_name="终端用户",
+                transcript=f"问：{question}\n答：{answer.text[:1000]}",
+            ))
+            return str(ticket.number)
+        finally:
+            await desk.aclose()
+
+    return asyncio.run(work())
 
 
 def ask(
@@ -125,15 +153,19 @@ def chat(ctx: typer.Context) -> None:
     """终端里和直通车对话（与机器人同一套回答代码）。输入“退出”结束。"""
     settings = settings_from(ctx)
     service = _open_service(settings)
-    _chat_loop(service)
+    _chat_loop(service, settings)
 
 
-def _chat_loop(service: Any) -> None:
+def _chat_loop(service: Any, settings: Settings) -> None:
     stats = service.stats()
+    retired = stats.get("not_current", 0)
+    note = f"；另有 {retired} 条已失效、被替代或尚未生效的政策内容不作引用" if retired else ""
     out.print(
-        f"[bold]政企直通车[/bold]：知识库有 {stats['records']} 条记录（{stats['files']} 个文件）。"
-        "请输入您的问题，例如“开饭店要办什么证？找哪个部门？”；输入“退出”结束。"
+        f"[bold]政企直通车[/bold]：知识库有 {stats['records']} 条记录（{stats['files']} 个文件{note}）。"
+        "请输入您的问题，例如“开饭店要办什么证？找哪个部门？”；输入“转人工”把上一个问题提交到“办不成事”窗口；"
+        "输入“退出”结束。"
     )
+    last: tuple[str, Any] | None = None
     try:
         while True:
             try:
@@ -145,7 +177,23 @@ def _chat_loop(service: Any) -> None:
             if not question.strip():
                 continue
             out.print()
-            _print_answer(service.ask(question))
+            if question.strip().lower() in DESK_WORDS:
+                if last is None:
+                    out.print("请先描述您要办的事，再输入“转人工”提交。")
+                    continue
+                try:
+                    number = _file_ticket(settings, *last)
+                except Exception as exc:  # the desk must answer in Chinese, never with a traceback
+                    err.print(f"[red]提交失败：{getattr(exc, 'message', exc)}[/red]")
+                    continue
+                out.print(f"已提交到“办不成事”反映窗口，工单号 {number}。服务专员会在工作时间内限时受理并跟进"
+                          f"（工作人员：zhitong desk show {number} --as 工号）。")
+                last = None
+                continue
+            answer = service.ask(question)
+            _print_answer(answer, in_chat=True)
+            if answer.intent != "decline":
+                last = (question.strip(), answer)
     except KeyboardInterrupt:
         pass
     finally:
@@ -179,7 +227,7 @@ def demo(
     out.print(report.summary_zh(), markup=False)
     if no_chat:
         return
-    _chat_loop(_open_service(settings))
+    _chat_loop(_open_service(settings), settings)
 
 
 def train_intent(

@@ -4,6 +4,7 @@ ingest pipeline (A's `ingest.pipeline.ingest_paths`) into a temporary data dir."
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -215,3 +216,24 @@ def test_a_broken_city_examples_file_does_not_stop_answering(runner: CliRunner, 
         bad.unlink()
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout.strip().splitlines()[-1])["intent"] == "answer"
+
+
+def test_chat_files_a_ticket_from_the_terminal(runner: CliRunner, data_dir: Path) -> None:
+    result = runner.invoke(
+        app, ["--data-dir", str(data_dir), "chat"], input="转人工\n我的环评拖了三个月没人管\n转人工\n退出\n"
+    )
+    assert result.exit_code == 0, result.output
+    assert "请先描述您要办的事" in result.stdout  # nothing to file yet
+    assert "输入“转人工”即可在这里提交" in result.stdout
+    number = re.search(r"工单号 (\S+?)。", result.stdout)
+    assert number, result.stdout
+    from sqlmodel import select
+
+    from bot.db import make_sync_engine, sync_session
+    from bot.models import Ticket
+
+    engine = make_sync_engine(f"sqlite+aiosqlite:///{data_dir / 'zhitong.db'}")
+    with sync_session(engine) as session:
+        ticket = session.exec(select(Ticket).where(Ticket.number == number.group(1))).one()
+    engine.dispose()
+    assert "环评拖了三个月" in ticket.description and ticket.state == "new"  # committed, waiting for a commissioner
