@@ -177,6 +177,20 @@ class IntentClassifier:
         self.key = key
         self.n_examples = n_examples
         self.classes: list[str] = [str(c) for c in model.classes_]
+        # The fitted model as plain arrays: one message is scored in ~0.1 ms instead of ~2 ms of
+        # scikit-learn's per-call validation (the answer path runs this for every question).
+        self._analyzer = vectorizer.build_analyzer()
+        self._vocabulary: dict[str, int] = dict(vectorizer.vocabulary_)
+        self._idf = np.asarray(vectorizer.idf_, dtype=np.float64)
+        coef = np.asarray(model.coef_, dtype=np.float64)
+        n_text = len(self._idf)
+        self._coef_text = coef[:, :n_text]
+        self._coef_rest = coef[:, n_text:]
+        self._intercept = np.asarray(model.intercept_, dtype=np.float64)
+        if coef.shape[0] == 1:  # two classes: scikit-learn keeps one row for the second class
+            self._coef_text = np.vstack([-self._coef_text, self._coef_text]) / 2
+            self._coef_rest = np.vstack([-self._coef_rest, self._coef_rest]) / 2
+            self._intercept = np.array([-self._intercept[0], self._intercept[0]]) / 2
 
     @classmethod
     def train(cls, examples: Sequence[Example], vectors: np.ndarray, embedder_name: str, key: str = "") -> IntentClassifier:
@@ -194,9 +208,33 @@ class IntentClassifier:
         return cls(vectorizer, model, embedder_name, key, len(examples))
 
     def probabilities(self, texts: Sequence[str], vectors: np.ndarray) -> list[dict[str, float]]:
-        """Per text, each class's probability."""
+        """Per text, each class's probability (the same numbers as the scikit-learn model's predict_proba)."""
         if not texts:
             return []
+        normalized = [_normalize(t) for t in texts]
+        dense = np.asarray(vectors, dtype=np.float64).reshape(len(texts), -1)
+        rest = np.hstack([dense, _pattern_features(normalized).astype(np.float64)])
+        logits = rest @ self._coef_rest.T + self._intercept
+        for row, text in enumerate(normalized):
+            counts: dict[int, int] = {}
+            for gram in self._analyzer(text):
+                column = self._vocabulary.get(gram)
+                if column is not None:
+                    counts[column] = counts.get(column, 0) + 1
+            if not counts:
+                continue
+            columns = np.fromiter(counts, dtype=np.int64, count=len(counts))
+            weights = (1.0 + np.log(np.fromiter(counts.values(), dtype=np.float64, count=len(counts))))
+            weights *= self._idf[columns]  # sublinear tf × idf, then l2-normalised, as TfidfVectorizer does
+            weights /= np.linalg.norm(weights)
+            logits[row] += self._coef_text[:, columns] @ weights
+        logits -= logits.max(axis=1, keepdims=True)
+        probs = np.exp(logits)
+        probs /= probs.sum(axis=1, keepdims=True)
+        return [{c: float(p) for c, p in zip(self.classes, row, strict=True)} for row in probs]
+
+    def probabilities_reference(self, texts: Sequence[str], vectors: np.ndarray) -> list[dict[str, float]]:
+        """scikit-learn's own predict_proba (slow path; tests check `probabilities` against it)."""
         features = _features(self.vectorizer, [_normalize(t) for t in texts], vectors)
         probs = self.model.predict_proba(features)
         return [{c: float(p) for c, p in zip(self.classes, row, strict=True)} for row in probs]

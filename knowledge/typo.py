@@ -112,7 +112,7 @@ class QueryRepairer:
         if len(exact) != len(run):  # a character pypinyin cannot read: compare sounds per character
             exact = [lazy_pinyin(ch, style=Style.NORMAL)[0] for ch in run]
         syllables = [fuzzy_syllable(p) for p in exact]
-        inside = self._inside_known_words(run)
+        inside: set[tuple[int, int]] | None = None  # computed only when some window has a candidate
         chars = list(run)
         fixed = [False] * len(run)
         protected = [False] * len(run)
@@ -129,17 +129,24 @@ class QueryRepairer:
                 if any(fixed[i] for i in span) or all(protected[i] for i in span):
                     continue
                 window = "".join(chars[start : start + size])
-                if window in self.vocabulary or self._is_known(window) or (start, start + size) in inside:
+                if window in self.vocabulary:
                     continue
+                # Cheap dictionary lookups first; the word checks below only for windows with a candidate.
                 if size == _MIN_LEN:
                     # Two characters carry little: only an exact homophone (社报/社保), never a merged
                     # sound (小饭 xiaofan would become 消防 xiaofang).
                     right = self._unique(self._by_exact_sound.get(tuple(exact[start : start + size]), set()), window)
                 else:
                     right = self._by_sound_match(tuple(syllables[start : start + size]), window)
-                if right is None and size >= _MIN_EDIT_LEN and not self._word_plus_one(window):
+                if right is None and size >= _MIN_EDIT_LEN:
                     right = self._by_shape_match(window)
-                if right is None:
+                    if right is not None and self._word_plus_one(window):
+                        right = None
+                if right is None or self._is_known(window):
+                    continue
+                if inside is None:
+                    inside = self._inside_known_words(run)
+                if (start, start + size) in inside:
                     continue
                 repairs.append(Repair(window, right))
                 for i, ch in zip(span, right, strict=True):

@@ -69,3 +69,15 @@ def test_a_broken_examples_file_is_refused_with_its_line(tmp_path: Path) -> None
     path.write_text("not json\n", encoding="utf-8")
     with pytest.raises(IntentCorpusError, match="第 1 行"):
         load_examples(path)
+
+
+def test_fast_scoring_equals_scikit_learns(tmp_path: Path, use_embedder: Embedder) -> None:
+    model = load_or_train(tmp_path, None, use_embedder.name, use_embedder.embed_queries)
+    assert model is not None
+    texts = ["你好", "营业职照在哪办", "补贴的钱到现在一分没见着，电话永远占线", "办不成事窗口多久受理", "😀", "a" * 400]
+    vectors = use_embedder.embed_queries(texts)
+    fast = model.probabilities(texts, vectors)
+    slow = model.probabilities_reference(texts, vectors)
+    for f, s in zip(fast, slow, strict=True):
+        assert f.keys() == s.keys()
+        assert all(abs(f[c] - s[c]) < 1e-9 for c in f)
