@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 import yaml
 
+from ingest.archives import check_archive
 from ingest.errors import IngestError
 from ingest.loaders import decode_bytes
 
@@ -290,6 +291,7 @@ def _read_xlsx(path: Path) -> list[Table]:
 
     if _is_ole(path):
         raise IngestError(f"{path.name}：Excel 文件已加密或是旧版 .xls 格式，请去除密码并另存为 .xlsx")
+    check_archive(path, "Excel")
     try:
         workbook = load_workbook(path, read_only=True, data_only=True)
     except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:

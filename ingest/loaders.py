@@ -18,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from ingest.archives import check_archive
 from ingest.errors import IngestError
 
 POLICY_EXTENSIONS = frozenset({".pdf", ".docx", ".txt", ".md", ".markdown", ".html", ".htm"})
@@ -220,6 +221,7 @@ def _load_docx(path: Path) -> tuple[str, str, str]:
     with path.open("rb") as fh:
         if fh.read(8) == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1":  # OLE: encrypted .docx or an old .doc
             raise IngestError(f"{path.name}：Word 文件已加密或是旧版 .doc 格式，请去除密码并另存为 .docx")
+    check_archive(path, "Word")
     try:
         document = docx.Document(str(path))
     except (PackageNotFoundError, KeyError, ValueError, OSError) as exc:
