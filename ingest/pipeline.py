@@ -225,19 +225,31 @@ def _plan(paths: Sequence[Path], report: IngestReport) -> _Plan:
             plan.files.append(p)
 
     for raw in paths:
-        path = Path(raw).expanduser().resolve()
+        try:
+            path = Path(raw).expanduser().resolve()
+        except (RuntimeError, OSError):  # "Symlink loop from …", or an unreadable component
+            report.failed.append((_display(str(raw)), "路径无法解析（符号链接循环或无权访问），已跳过"))
+            continue
+        if not _valid_name(str(path)):
+            report.failed.append((_display(path.name), BAD_NAME))
+            continue
         if path.is_dir():
             plan.roots.append(path)
             for dirpath, dirnames, filenames in os.walk(path):
-                dirnames[:] = sorted(d for d in dirnames if not d.startswith((".", "__")))
+                dirnames[:] = sorted(d for d in dirnames if not d.startswith((".", "__")) and _valid_name(d))
                 for filename in sorted(filenames):
                     file = Path(dirpath) / filename
                     if filename.startswith((".", "~$")):
                         continue  # hidden files and Office lock files
-                    if file.stem.lower() in _IGNORED_STEMS:
+                    if not _valid_name(filename):
+                        # One badly named file must not stop the folder: it is reported and skipped.
+                        report.failed.append((_display(filename), BAD_NAME))
+                    elif file.stem.lower() in _IGNORED_STEMS:
                         report.ignored.append((_rel(file, path), "说明/许可文件，不作为知识导入"))
                     elif file.suffix.lower() not in SUPPORTED_EXTENSIONS:
                         report.ignored.append((_rel(file, path), f"不支持的文件类型“{file.suffix or '无扩展名'}”"))
+                    elif not file.is_file():
+                        report.ignored.append((_rel(file, path), "不是普通文件（管道、设备或失效的链接）"))
                     else:
                         add(file)
         elif path.is_file():
@@ -246,9 +258,29 @@ def _plan(paths: Sequence[Path], report: IngestReport) -> _Plan:
                                       + " ".join(sorted(SUPPORTED_EXTENSIONS))))
             else:
                 add(path)
+        elif path.exists():
+            report.failed.append((path.name, "不是普通文件（管道、设备等），已跳过"))
         else:
             report.failed.append((str(raw), "路径不存在"))
     return plan
+
+
+BAD_NAME = "文件名不是有效的 UTF-8 编码，无法保存；请重命名（例如改为中文或英文名）后再导入"
+
+
+def _valid_name(name: str) -> bool:
+    """False for names that are not valid UTF-8 (Python keeps their bytes as surrogates): the database
+    and the terminal cannot store or print them."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _display(name: str) -> str:
+    """A printable form of any file name (undecodable bytes shown as �)."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def _rel(file: Path, root: Path) -> str:

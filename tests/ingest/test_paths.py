@@ -1,0 +1,46 @@
+"""Paths an admin may name: badly encoded file names, symlink loops, pipes — reported, never a crash."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from bot.config import Settings
+from ingest.pipeline import ingest_paths
+
+POLICY = "# 示范市稳岗返还办法\n\n一、对象\n参保企业可申请稳岗返还。\n"
+
+
+def test_a_file_name_that_is_not_utf8_is_reported_and_the_folder_still_imports(settings: Settings, tmp_path: Path) -> None:
+    folder = tmp_path / "policies"
+    folder.mkdir()
+    (folder / "稳岗.md").write_text(POLICY, encoding="utf-8")
+    bad = os.fsencode(folder) + b"/\xb2\xbb\xca\xc7utf8.md"  # a GBK name on a UTF-8 file system
+    with open(bad, "wb") as fh:
+        fh.write(POLICY.replace("稳岗返还", "社保补贴").encode("utf-8"))
+    report = ingest_paths(settings, [folder])
+    assert report.added == ["稳岗.md"] and report.records_added > 0
+    assert len(report.failed) == 1 and "UTF-8" in report.failed[0][1]
+    report.summary_zh().encode("utf-8")  # printable: no surrogates left in the report
+
+
+def test_a_symlink_loop_and_a_pipe_are_reported(settings: Settings, tmp_path: Path) -> None:
+    loop = tmp_path / "loop.md"
+    loop.symlink_to(tmp_path / "loop.md")
+    pipe = tmp_path / "pipe.md"
+    os.mkfifo(pipe)
+    report = ingest_paths(settings, [loop, pipe])
+    assert report.records_added == 0
+    messages = dict(report.failed)
+    assert any("符号链接" in m for m in messages.values())
+    assert messages.get("pipe.md", "").startswith("不是普通文件")
+
+
+def test_a_pipe_inside_a_folder_is_skipped_not_waited_on(settings: Settings, tmp_path: Path) -> None:
+    folder = tmp_path / "policies"
+    folder.mkdir()
+    (folder / "稳岗.md").write_text(POLICY, encoding="utf-8")
+    os.mkfifo(folder / "管道.md")  # opening it for reading would block forever
+    report = ingest_paths(settings, [folder])
+    assert report.added == ["稳岗.md"]
+    assert any("不是普通文件" in why for _, why in report.ignored)
