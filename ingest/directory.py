@@ -14,6 +14,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
@@ -21,7 +22,7 @@ import yaml
 
 from ingest.archives import check_archive
 from ingest.errors import IngestError
-from ingest.loaders import decode_bytes
+from ingest.loaders import as_text, decode_bytes, yaml_problem
 
 DIRECTORY_EXTENSIONS = frozenset({".csv", ".xlsx", ".xlsm", ".yaml", ".yml"})
 
@@ -243,6 +244,17 @@ def _make_table(label: str, header_row: list[Any], rows: Iterable[tuple[int, lis
     return Table(kind=kind, label=label, rows=mapped, ignored_headers=ignored)
 
 
+def _csv_problem(exc: csv.Error) -> str:
+    text = str(exc)
+    if "field larger than field limit" in text:
+        return f"某个单元格超过 {csv.field_size_limit()} 个字符（常见原因：引号没有闭合，后面的内容都算进了一个单元格）"
+    if "new-line character seen in unquoted field" in text:
+        return "单元格内换行却没有加引号"
+    if "NUL" in text or "line contains NUL" in text:
+        return "含有空字符（\\0），可能不是文本格式的 CSV"
+    return "引号或分隔符不配对"
+
+
 def _read_csv(path: Path) -> list[Table]:
     text, _encoding = decode_bytes(path.read_bytes(), name=path.name)
     # Excel in some locales writes ';' or tabs; sniff only among the plausible ones.
@@ -259,7 +271,7 @@ def _read_csv(path: Path) -> list[Table]:
             rows.append((line_before + 1, list(values)))  # the line where this record starts
             line_before = reader.line_num
     except csv.Error as exc:
-        raise IngestError(f"{path.name}：CSV 格式错误（第 {reader.line_num} 行）：{exc}") from exc
+        raise IngestError(f"{path.name}：CSV 格式错误（第 {reader.line_num} 行）：{_csv_problem(exc)}") from exc
     split = _split_header(rows)
     if split is None:
         raise IngestError(f"{path.name}：文件为空")
@@ -381,10 +393,8 @@ def _force_kind(headers: list[str], kind: TableKind) -> list[str]:
 
 
 def _yaml_cell(value: Any) -> Any:
-    if isinstance(value, list):
-        return "、".join(str(v) for v in value if v is not None)
-    if isinstance(value, dict):
-        return "；".join(f"{k}：{v}" for k, v in value.items())
+    if isinstance(value, list | dict | date):  # dates as written (2026-01-01), lists joined with 、
+        return as_text(value)
     return value
 
 
@@ -393,9 +403,9 @@ def _read_yaml(path: Path) -> list[Table]:
     try:
         data = yaml.safe_load(text)  # safe_load: tags like !!python/object are refused, never executed
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"（第 {mark.line + 1} 行）" if mark is not None else ""
-        raise IngestError(f"{path.name}：YAML 格式错误{where}") from exc
+        raise IngestError(f"{path.name}：YAML 格式错误：{yaml_problem(exc)}") from exc
+    except ValueError as exc:  # a date no calendar has (2026-02-30): YAML's constructor refuses it
+        raise IngestError(f"{path.name}：YAML 中有不存在的日期（{exc}），请检查") from exc
     if data is None:
         raise IngestError(f"{path.name}：文件为空")
     tables: list[Table] = []

@@ -114,15 +114,31 @@ def _as_date(value: Any, key: str, name: str) -> date | None:
     raise IngestError(f"{name}：front matter 中 {key} 的日期“{text}”无法识别（请写成 2025-01-31）")
 
 
+def as_text(value: Any) -> str:
+    """A YAML value as the text a user wrote: dates as 2026-01-01, lists joined with 、 (never a
+    Python repr such as [datetime.date(2026, 1, 1)])."""
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.date().isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, list | tuple):
+        return "、".join(t for t in (as_text(v) for v in value) if t)
+    if isinstance(value, dict):
+        return "、".join(f"{as_text(k)}：{as_text(v)}" for k, v in value.items())
+    return str(value)
+
+
 def _as_str_list(value: Any) -> tuple[str, ...]:
     if value in (None, ""):
         return ()
     if isinstance(value, str):
         parts = re.split(r"[、,，;；]", value)
     elif isinstance(value, list | tuple):
-        parts = [str(v) for v in value if v is not None]
+        parts = [as_text(v) for v in value if v is not None]
     else:
-        parts = [str(value)]
+        parts = [as_text(value)]
     return tuple(p.strip() for p in parts if p.strip())
 
 
@@ -144,7 +160,9 @@ def split_front_matter(text: str, *, name: str = "文件") -> tuple[FrontMatter,
         # Safe loader: tags such as !!python/object/apply are refused, never executed.
         metadata = yaml.safe_load(raw_meta)
     except yaml.YAMLError as exc:
-        raise IngestError(f"{name}：开头的 YAML front matter 格式错误：{_yaml_problem(exc)}") from exc
+        raise IngestError(f"{name}：开头的 YAML front matter 格式错误：{yaml_problem(exc)}") from exc
+    except ValueError as exc:  # 2026-02-30 or month 13: YAML reads it as a date and the calendar refuses
+        raise IngestError(f"{name}：开头的 front matter 中有不存在的日期（{_bad_date(raw_meta)}），请检查 effective/expires") from exc
     if metadata is None:
         return FrontMatter(), body
     if not isinstance(metadata, dict):
@@ -152,8 +170,8 @@ def split_front_matter(text: str, *, name: str = "文件") -> tuple[FrontMatter,
         return FrontMatter(), text
     meta = {str(k).strip().lower(): v for k, v in metadata.items()}
     result = FrontMatter(
-        title=str(meta.get("title") or meta.get("标题") or "").strip(),
-        department=str(meta.get("department") or meta.get("部门") or "").strip(),
+        title=as_text(meta.get("title") or meta.get("标题") or "").strip(),
+        department=as_text(meta.get("department") or meta.get("部门") or "").strip(),
         effective=_as_date(meta.get("effective", meta.get("生效日期")), "effective", name),
         expires=_as_date(meta.get("expires", meta.get("失效日期")), "expires", name),
         supersedes=_as_str_list(meta.get("supersedes", meta.get("替代"))),
@@ -164,11 +182,37 @@ def split_front_matter(text: str, *, name: str = "文件") -> tuple[FrontMatter,
     return result, body
 
 
-def _yaml_problem(exc: yaml.YAMLError) -> str:
+# PyYAML's problems, in the words an admin can act on (anything else: a generic Chinese phrase).
+_YAML_PROBLEMS: tuple[tuple[str, str], ...] = (
+    ("mapping values are not allowed", "冒号使用不当（“键: 值”的冒号后要有空格，值里含冒号时请加引号）"),
+    ("could not find expected ':'", "缺少冒号（每行应写成“键: 值”）"),
+    ("cannot start any token", "含有不允许的字符（例如制表符：请用空格缩进，或把值加上引号）"),
+    ("expected <block end>", "缩进不一致"),
+    ("did not find expected key", "缩进不一致或缺少键名"),
+    ("found undefined alias", "引用了未定义的别名（*）"),
+    ("found unknown escape character", "引号内有无法识别的转义字符（\\）"),
+    ("found unexpected end of stream", "引号或括号没有闭合"),
+    ("could not determine a constructor", "含有不支持的标签（!! 开头），出于安全原因不予解析"),
+)
+
+
+def yaml_problem(exc: yaml.YAMLError) -> str:
+    """Where and what is wrong with a YAML text, in Chinese."""
     mark = getattr(exc, "problem_mark", None)
     where = f"第 {mark.line + 1} 行" if mark is not None else ""
-    problem = getattr(exc, "problem", None) or exc.__class__.__name__
-    return f"{where}{'：' if where else ''}{problem}"
+    problem = str(getattr(exc, "problem", None) or exc)
+    said = next((zh for en, zh in _YAML_PROBLEMS if en in problem), "格式不正确")
+    return f"{where}{'：' if where else ''}{said}"
+
+
+def _bad_date(text: str) -> str:
+    """The first date-looking value of a YAML text that no calendar has (2026-02-30, 2026-13-01)."""
+    for match in re.finditer(r"\b(\d{4})-(\d{1,2})-(\d{1,2})\b", text):
+        try:
+            date(int(match.group(1)), int(match.group(2)), int(match.group(3)))
+        except ValueError:
+            return match.group(0)
+    return "无效的日期"
 
 
 # ---------------------------------------------------------------------------------------------

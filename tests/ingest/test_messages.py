@@ -1,0 +1,62 @@
+"""Broken input is refused in Chinese that names the field and the row — never a Python message."""
+
+from __future__ import annotations
+
+import csv
+import re
+from pathlib import Path
+
+import pytest
+
+from bot.config import Settings
+from ingest.directory import parse_directory
+from ingest.errors import IngestError
+from ingest.loaders import split_front_matter
+from ingest.pipeline import ingest_paths
+
+_ENGLISH = re.compile(r"[A-Za-z]{4,}")  # a word of English (names like YAML/CSV/effective are fine below)
+_ALLOWED = {"YAML", "front", "matter", "effective", "expires", "supersedes", "UTF"}
+
+
+def _chinese_only(message: str) -> None:
+    message = message.split("：", 1)[-1]  # after the file name
+    words = set(_ENGLISH.findall(message)) - _ALLOWED
+    assert not words, message
+
+
+@pytest.mark.parametrize("day", ["2026-02-30", "2026-13-01"])
+def test_a_date_no_calendar_has_is_named(day: str) -> None:
+    with pytest.raises(IngestError) as caught:
+        split_front_matter(f"---\ntitle: 通知\neffective: {day}\n---\n正文", name="通知.md")
+    assert day in caught.value.message and "日期" in caught.value.message
+    _chinese_only(caught.value.message)
+
+
+def test_yaml_errors_are_explained_in_chinese() -> None:
+    with pytest.raises(IngestError) as caught:
+        split_front_matter("---\ntitle: 通知: 第二版\n---\n正文", name="通知.md")
+    assert "第 2 行" in caught.value.message and "冒号" in caught.value.message  # the line in the file
+    _chinese_only(caught.value.message)
+
+
+def test_dates_in_lists_read_as_written() -> None:
+    meta, _ = split_front_matter("---\ntitle: [2026-01-01, 第二版]\ntags: [2026-01-01, 稳岗]\n---\n正文")
+    assert meta.title == "2026-01-01、第二版" and meta.tags == ("2026-01-01", "稳岗")
+
+
+def test_an_unclosed_quote_in_a_csv_is_explained(tmp_path: Path) -> None:
+    path = tmp_path / "departments.csv"
+    body = "部门,电话\n示范市财政局,\"0740" + "1" * (csv.field_size_limit() + 10) + "\n"
+    path.write_text(body, encoding="utf-8")
+    with pytest.raises(IngestError) as caught:
+        parse_directory(path)
+    assert "引号没有闭合" in caught.value.message and "第" in caught.value.message
+    _chinese_only(caught.value.message)
+
+
+def test_a_directory_yaml_with_an_impossible_date_changes_nothing(settings: Settings, tmp_path: Path) -> None:
+    path = tmp_path / "directory.yaml"
+    path.write_text("departments:\n  - 部门: 示范市财政局\n    办公时间: 2026-02-30\n", encoding="utf-8")
+    report = ingest_paths(settings, [path])
+    assert report.records_added == 0 and len(report.failed) == 1
+    assert "日期" in report.failed[0][1]
