@@ -22,7 +22,7 @@ import yaml
 
 from ingest.archives import check_archive
 from ingest.errors import IngestError
-from ingest.loaders import as_text, decode_bytes, yaml_problem
+from ingest.loaders import YamlAliasRefused, as_text, decode_bytes, load_yaml, yaml_problem
 
 DIRECTORY_EXTENSIONS = frozenset({".csv", ".xlsx", ".xlsm", ".yaml", ".yml"})
 
@@ -401,7 +401,9 @@ def _yaml_cell(value: Any) -> Any:
 def _read_yaml(path: Path) -> list[Table]:
     text, _ = decode_bytes(path.read_bytes(), name=path.name)
     try:
-        data = yaml.safe_load(text)  # safe_load: tags like !!python/object are refused, never executed
+        data = load_yaml(text)  # safe_load: tags like !!python/object are refused, never executed
+    except YamlAliasRefused as exc:
+        raise IngestError(f"{path.name}：使用了 YAML 别名（&/*），出于安全原因不予解析，请直接写出每个值") from exc
     except yaml.YAMLError as exc:
         raise IngestError(f"{path.name}：YAML 格式错误：{yaml_problem(exc)}") from exc
     except ValueError as exc:  # a date no calendar has (2026-02-30): YAML's constructor refuses it

@@ -139,7 +139,28 @@ def _as_str_list(value: Any) -> tuple[str, ...]:
         parts = [as_text(v) for v in value if v is not None]
     else:
         parts = [as_text(value)]
-    return tuple(p.strip() for p in parts if p.strip())
+    items = tuple(p.strip() for p in parts if p.strip())
+    if len(items) > MAX_LIST_ITEMS:
+        raise ValueError(f"{len(items)} 项，上限 {MAX_LIST_ITEMS} 项")
+    return items
+
+
+# What front matter may hold: a title, a department, dates and short lists — not megabytes.
+MAX_FRONT_MATTER_CHARS = 64 * 1024
+MAX_LIST_ITEMS = 200
+
+
+class YamlAliasRefused(ValueError):
+    """The YAML uses anchors/aliases (&a / *a): refused, since a few hundred bytes of nested aliases
+    expand into gigabytes ("billion laughs"); no directory or front matter needs them."""
+
+
+def load_yaml(text: str) -> Any:
+    """yaml.safe_load, after refusing aliases (checked on the event stream, before anything expands)."""
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.AliasEvent):
+            raise YamlAliasRefused(event.anchor)
+    return yaml.safe_load(text)
 
 
 def split_front_matter(text: str, *, name: str = "文件") -> tuple[FrontMatter, str]:
@@ -156,9 +177,13 @@ def split_front_matter(text: str, *, name: str = "文件") -> tuple[FrontMatter,
         raw_meta, body = handler.split(stripped)
     except ValueError:  # an opening "---" without a closing one: a horizontal rule, not front matter
         return FrontMatter(), text
+    if len(raw_meta) > MAX_FRONT_MATTER_CHARS:
+        raise IngestError(f"{name}：开头的 front matter 过长（{len(raw_meta)} 字），上限 {MAX_FRONT_MATTER_CHARS} 字")
     try:
         # Safe loader: tags such as !!python/object/apply are refused, never executed.
-        metadata = yaml.safe_load(raw_meta)
+        metadata = load_yaml(raw_meta)
+    except YamlAliasRefused as exc:
+        raise IngestError(f"{name}：front matter 使用了 YAML 别名（&/*），出于安全原因不予解析，请直接写出内容") from exc
     except yaml.YAMLError as exc:
         raise IngestError(f"{name}：开头的 YAML front matter 格式错误：{yaml_problem(exc)}") from exc
     except ValueError as exc:  # 2026-02-30 or month 13: YAML reads it as a date and the calendar refuses
@@ -174,12 +199,19 @@ def split_front_matter(text: str, *, name: str = "文件") -> tuple[FrontMatter,
         department=as_text(meta.get("department") or meta.get("部门") or "").strip(),
         effective=_as_date(meta.get("effective", meta.get("生效日期")), "effective", name),
         expires=_as_date(meta.get("expires", meta.get("失效日期")), "expires", name),
-        supersedes=_as_str_list(meta.get("supersedes", meta.get("替代"))),
-        tags=_as_str_list(meta.get("tags", meta.get("标签"))),
+        supersedes=_bounded_list(meta.get("supersedes", meta.get("替代")), "supersedes", name),
+        tags=_bounded_list(meta.get("tags", meta.get("标签")), "tags", name),
     )
     if result.effective and result.expires and result.expires < result.effective:
         raise IngestError(f"{name}：失效日期 expires 早于生效日期 effective")
     return result, body
+
+
+def _bounded_list(value: Any, key: str, name: str) -> tuple[str, ...]:
+    try:
+        return _as_str_list(value)
+    except ValueError as exc:
+        raise IngestError(f"{name}：front matter 中 {key} 列得太多（{exc}）") from exc
 
 
 # PyYAML's problems, in the words an admin can act on (anything else: a generic Chinese phrase).

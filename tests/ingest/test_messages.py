@@ -60,3 +60,33 @@ def test_a_directory_yaml_with_an_impossible_date_changes_nothing(settings: Sett
     report = ingest_paths(settings, [path])
     assert report.records_added == 0 and len(report.failed) == 1
     assert "日期" in report.failed[0][1]
+
+
+def _laughs(levels: int = 9) -> str:
+    """The billion-laughs shape: each level lists the previous one ten times (~450 bytes, 10^9 strings)."""
+    lines = ['a0: &a0 "哈"']
+    for i in range(1, levels + 1):
+        lines.append(f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]")
+    return "\n".join(lines)
+
+
+def test_a_billion_laughs_directory_yaml_is_refused_before_it_expands(settings: Settings, tmp_path: Path) -> None:
+    path = tmp_path / "directory.yaml"
+    laughs = _laughs().replace("\n", "\n    ")
+    path.write_text(f"departments:\n  - 部门: 示范市财政局\n    关键词:\n    {laughs}\n", encoding="utf-8")
+    assert path.stat().st_size < 1024
+    report = ingest_paths(settings, [path])
+    assert report.records_added == 0 and len(report.failed) == 1 and "别名" in report.failed[0][1]
+
+
+def test_a_billion_laughs_front_matter_is_refused(settings: Settings, tmp_path: Path) -> None:
+    path = tmp_path / "通知.md"
+    path.write_text(f"---\ntitle: 通知\n{_laughs()}\nsupersedes: *a9\n---\n# 通知\n正文\n", encoding="utf-8")
+    report = ingest_paths(settings, [path])
+    assert report.records_added == 0 and "别名" in report.failed[0][1]
+
+
+def test_front_matter_lists_are_bounded() -> None:
+    names = ", ".join(f"文件{i}.md" for i in range(500))
+    with pytest.raises(IngestError, match="supersedes 列得太多"):
+        split_front_matter(f"---\ntitle: 通知\nsupersedes: [{names}]\n---\n正文", name="通知.md")
