@@ -408,8 +408,9 @@ class _Pipeline:
     def _remove_source(self, source: KbSource) -> None:
         with sync_session(self.engine) as session, session.begin():
             ids = list(session.exec(select(KbRecord.id).where(KbRecord.source_id == source.id)).all())
+            for row in session.exec(select(KbDepartment).where(KbDepartment.source_id == source.id)).all():
+                _release_department(session, row, source.id)
             session.exec(delete(KbRecord).where(col(KbRecord.source_id) == source.id))  # type: ignore[call-overload]
-            session.exec(delete(KbDepartment).where(col(KbDepartment.source_id) == source.id))  # type: ignore[call-overload]
             session.exec(delete(KbSource).where(col(KbSource.id) == source.id))  # type: ignore[call-overload]
             _resolve_supersedes(session)
             bump_generation(session)
@@ -466,7 +467,7 @@ class _Pipeline:
                 keep = {d.name for d in departments}
                 for row in session.exec(select(KbDepartment).where(KbDepartment.source_id == source.id)).all():
                     if row.name not in keep:
-                        session.delete(row)
+                        _release_department(session, row, source.id)
                         self.departments_touched = True
                 if departments:
                     self.departments_touched = True
@@ -651,6 +652,21 @@ def department_named_most(text: str, index: DepartmentIndex) -> str:
     if not counts:
         return ""
     return max(counts.items(), key=lambda kv: (kv[1], len(kv[0])))[0]
+
+
+def _release_department(session: Session, row: KbDepartment, source_id: int | None) -> None:
+    """A file no longer defines this department: it lives on while another file still does (its
+    department records say so), owned by that file; otherwise it is deleted."""
+    other = session.exec(
+        select(KbRecord.source_id)
+        .where(KbRecord.kind == "department", KbRecord.department == row.name, KbRecord.source_id != source_id)
+        .limit(1)
+    ).first()
+    if other is None:
+        session.delete(row)
+    else:
+        row.source_id = other
+        session.add(row)
 
 
 def _resolve_supersedes(session: Session) -> None:

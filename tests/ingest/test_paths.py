@@ -44,3 +44,27 @@ def test_a_pipe_inside_a_folder_is_skipped_not_waited_on(settings: Settings, tmp
     report = ingest_paths(settings, [folder])
     assert report.added == ["稳岗.md"]
     assert any("不是普通文件" in why for _, why in report.ignored)
+
+
+def test_a_department_lives_while_any_file_defines_it(settings: Settings, tmp_path: Path) -> None:
+    from sqlmodel import select
+
+    from bot.db import make_sync_engine, sync_session
+    from knowledge.models import KbDepartment
+
+    city = tmp_path / "directory"
+    city.mkdir()
+    (city / "departments.csv").write_text("部门,电话\n示范市财政局,0740-1\n示范市人社局,0740-2\n", encoding="utf-8")
+    extra = city / "补充部门.csv"
+    extra.write_text("部门,电话\n示范市财政局,0740-9\n", encoding="utf-8")
+    assert not ingest_paths(settings, [city]).failed
+    extra.unlink()  # the second definition goes away; departments.csv still defines 财政局
+    ingest_paths(settings, [city])
+    engine = make_sync_engine(settings.database_url)
+    with sync_session(engine) as session:
+        names = {d.name for d in session.exec(select(KbDepartment)).all()}
+    engine.dispose()
+    assert names == {"示范市财政局", "示范市人社局"}
+    (city / "services.csv").write_text("事项名称,办理部门\n政府采购投诉处理,示范市财政局\n", encoding="utf-8")
+    report = ingest_paths(settings, [city])
+    assert not report.row_errors and report.records_added == 1  # its items are still accepted
