@@ -25,7 +25,6 @@ POLICY_EXTENSIONS = frozenset({".pdf", ".docx", ".txt", ".md", ".markdown", ".ht
 
 # Encodings tried in order before asking charset-normalizer: Chinese Excel/Notepad save GBK, and
 # GB18030 is its strict superset, so it decodes GBK and GB2312 files too.
-_PREFERRED_ENCODINGS = ("utf-8-sig", "gb18030")
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,17 +59,53 @@ def decode_bytes(data: bytes, *, name: str = "文件") -> tuple[str, str]:
         raise IngestError(f"{name}：文件为空")
     if b"\x00" in data[:4096] and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise IngestError(f"{name}：不是文本文件（含二进制内容）")
-    for encoding in _PREFERRED_ENCODINGS:
+    try:
+        return data.decode("utf-8-sig"), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    try:
+        text = data.decode("gb18030")
+    except UnicodeDecodeError:
+        text = ""
+    if text:
+        if _plausible_chinese(text):
+            return text, "gb18030"
+        # GB18030 decodes almost any bytes: Big5 or Shift-JIS text comes out as rare characters.
         try:
-            return data.decode(encoding), "utf-8" if encoding == "utf-8-sig" else encoding
+            traditional = data.decode("big5")
         except UnicodeDecodeError:
-            continue
+            traditional = ""
+        if traditional and _plausible_chinese(traditional, level1_only=False):
+            return traditional, "big5"
+        raise IngestError(f"{name}：文件编码无法可靠识别（看起来不是 UTF-8 或 GBK，可能是 Big5、Shift-JIS 等），"
+                          "请另存为 UTF-8 后再导入")
     from charset_normalizer import from_bytes
 
     best = from_bytes(data).best()
     if best is None or best.encoding is None:
         raise IngestError(f"{name}：无法识别文件编码（请另存为 UTF-8 或 GBK）")
     return str(best), best.encoding
+
+
+def _is_common_hanzi(ch: str) -> bool:
+    """A character of GB2312 level 1: the 3,755 most common Simplified Chinese characters."""
+    try:
+        encoded = ch.encode("gb2312")
+    except UnicodeEncodeError:
+        return False
+    return len(encoded) == 2 and 0xB0 <= encoded[0] <= 0xD7
+
+
+def _plausible_chinese(text: str, *, level1_only: bool = True) -> bool:
+    """Does decoded text read as Chinese? Real Simplified text is ~99% common characters; Big5 or
+    Shift-JIS bytes read as GBK are a quarter or none. Short texts give too little evidence: accepted."""
+    sample = text[:20000]
+    cjk = [ch for ch in sample if "\u3040" <= ch <= "\u9fff"]
+    if len(cjk) < 8:
+        return True
+    if not level1_only:  # Traditional Chinese (Big5): no kana, mostly unified ideographs
+        return sum("\u4e00" <= ch <= "\u9fff" for ch in cjk) / len(cjk) > 0.95
+    return sum(_is_common_hanzi(ch) for ch in cjk) / len(cjk) >= 0.8
 
 
 def read_text(path: Path) -> tuple[str, str]:

@@ -90,3 +90,21 @@ def test_front_matter_lists_are_bounded() -> None:
     names = ", ".join(f"文件{i}.md" for i in range(500))
     with pytest.raises(IngestError, match="supersedes 列得太多"):
         split_front_matter(f"---\ntitle: 通知\nsupersedes: [{names}]\n---\n正文", name="通知.md")
+
+
+TEXT = "示范市稳岗返还办法：参保企业可申请稳岗返还，由市人力资源和社会保障局负责受理和审核，资金直接拨付企业账户。"
+
+
+def test_gbk_still_decodes_and_big5_is_read_as_big5() -> None:
+    from ingest.loaders import decode_bytes
+
+    assert decode_bytes(TEXT.encode("gbk")) == (TEXT, "gb18030")
+    traditional = "示範市穩崗返還辦法：參保企業可申請穩崗返還，由市人力資源和社會保障局負責受理和審核。"
+    assert decode_bytes(traditional.encode("big5")) == (traditional, "big5")
+
+
+def test_japanese_bytes_are_refused_not_stored_as_garbage(settings: Settings, tmp_path: Path) -> None:
+    path = tmp_path / "通知.txt"
+    path.write_bytes("東京都の中小企業支援制度について、申請方法と必要書類を説明します。".encode("shift_jis") * 5)
+    report = ingest_paths(settings, [path])
+    assert report.records_added == 0 and "编码无法可靠识别" in report.failed[0][1]
