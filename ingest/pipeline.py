@@ -70,6 +70,8 @@ SUPPORTED_EXTENSIONS = POLICY_EXTENSIONS | DIRECTORY_EXTENSIONS
 # Files a data folder typically carries that are about the data, not data: never ingested.
 _IGNORED_STEMS = {"readme", "license", "licence", "license-source", "changelog", "notice"}
 _VECTOR_BATCH = 512
+# A file that retires at least this many policies, and at least half of them, needs --force.
+MASS_SUPERSEDE_MIN = 3
 _SQL_BATCH = 500
 
 
@@ -95,6 +97,7 @@ class IngestReport:
     ignored: list[tuple[str, str]] = field(default_factory=list)
     warnings: list[tuple[str, str]] = field(default_factory=list)
     file_records: dict[str, int] = field(default_factory=dict)
+    superseded: list[tuple[str, list[str]]] = field(default_factory=list)  # (file, the files it retires)
     totals: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
 
@@ -132,6 +135,7 @@ class IngestReport:
         listing("新增", [with_count(n) for n in self.added])
         listing("更新", [with_count(n) for n in self.changed])
         listing("删除", self.removed)
+        listing("替代旧政策（被替代的不再作为现行政策引用）", [f"{n} 替代 {'、'.join(old)}" for n, old in self.superseded])
         listing("失败（未导入，原有内容不变）", [f"{n}：{m}" for n, m in self.failed])
         listing("跳过的行", [f"{n} 第 {r} 行：{m}" for n, r, m in self.row_errors])
         listing("提醒", [f"{n}：{m}" for n, m in self.warnings])
@@ -548,6 +552,7 @@ class _Pipeline:
 
     def _ingest_policy(self, path: Path, sha: str, existing: KbSource | None, done: int, total: int) -> None:
         document = _guarded(load_document, path)
+        retired = self._check_supersedes(path, document)
         index = self._directory_departments()
         department = self._policy_department(path, document, index)
         responsible = ResponsibleDepartments(index)
@@ -588,6 +593,37 @@ class _Pipeline:
             "tags": list(meta.tags),
         }
         self._write(path, existing, records, fields, None, done, total)
+        if retired:
+            self.report.superseded.append((path.name, retired))
+
+    def _check_supersedes(self, path: Path, document: Document) -> list[str]:
+        """The current policy files this one retires (front matter `supersedes`), refusing a file that
+        retires itself, or most of the others at once unless --force says it is meant."""
+        wanted = [str(item) for item in document.meta.supersedes]
+        if not wanted:
+            return []
+        own = {name_key(k) for k in (path.name, path.stem, document.title) if k}
+        if any(name_key(item) in own or name_key(Path(item).stem) in own for item in wanted):
+            raise IngestError(f"{path.name}：front matter 的 supersedes 指向了文件自己，请删除这一项")
+        with sync_session(self.engine) as session:
+            others = [s for s in session.exec(select(KbSource).where(KbSource.kind == "policy")).all()
+                      if s.path != str(path)]
+        lookup: dict[str, KbSource] = {}
+        for source in others:
+            for key in (source.name, Path(source.name).stem, source.title):
+                if key:
+                    lookup.setdefault(name_key(key), source)
+        targets = {
+            target.name: target
+            for item in wanted
+            if (target := lookup.get(name_key(item)) or lookup.get(name_key(Path(item).stem))) is not None
+        }
+        if len(targets) >= MASS_SUPERSEDE_MIN and len(targets) * 2 >= len(others) and not self.force:
+            raise IngestError(
+                f"{path.name}：声明替代 {len(targets)} 个现行政策文件（共 {len(others)} 个），疑似误操作，未导入；"
+                "确认无误请加 --force 重新导入"
+            )
+        return sorted(targets)
 
     def _directory_departments(self) -> DepartmentIndex:
         with sync_session(self.engine) as session:

@@ -68,3 +68,32 @@ def test_a_department_lives_while_any_file_defines_it(settings: Settings, tmp_pa
     (city / "services.csv").write_text("事项名称,办理部门\n政府采购投诉处理,示范市财政局\n", encoding="utf-8")
     report = ingest_paths(settings, [city])
     assert not report.row_errors and report.records_added == 1  # its items are still accepted
+
+
+def _policy(path: Path, title: str, supersedes: str = "") -> None:
+    extra = f"supersedes: [{supersedes}]\n" if supersedes else ""
+    path.write_text(f"---\ntitle: {title}\n{extra}---\n# {title}\n\n一、内容\n{title}的具体规定。\n", encoding="utf-8")
+
+
+def test_supersession_is_reported_and_mass_or_self_supersession_refused(settings: Settings, tmp_path: Path) -> None:
+    folder = tmp_path / "policies"
+    folder.mkdir()
+    for n in ("甲", "乙", "丙"):
+        _policy(folder / f"{n}.md", f"{n}办法")
+    assert not ingest_paths(settings, [folder]).failed
+
+    _policy(folder / "丁.md", "丁办法", "甲.md, 乙.md, 丙.md")  # retires every current policy
+    report = ingest_paths(settings, [folder / "丁.md"])
+    assert report.records_added == 0 and "疑似误操作" in report.failed[0][1] and "--force" in report.failed[0][1]
+
+    _policy(folder / "丁.md", "丁办法", "丁办法")
+    assert "指向了文件自己" in ingest_paths(settings, [folder / "丁.md"]).failed[0][1]
+
+    _policy(folder / "丁.md", "丁办法", "甲.md")
+    report = ingest_paths(settings, [folder / "丁.md"])
+    assert not report.failed and report.superseded == [("丁.md", ["甲.md"])]
+    assert "丁.md 替代 甲.md" in report.summary_zh()
+
+    _policy(folder / "戊.md", "戊办法", "乙.md, 丙.md, 丁.md")
+    forced = ingest_paths(settings, [folder / "戊.md"], force=True)
+    assert not forced.failed and forced.superseded == [("戊.md", ["丁.md", "丙.md", "乙.md"])]
