@@ -7,6 +7,7 @@ While the owner has an open ticket, free text is relayed to its commissioner ins
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from telegram import Update
@@ -28,7 +29,15 @@ LAST_KEY = "last_question"
 HISTORY_SIZE = 6
 
 
-async def answer_question(update: Update, context: BotContext, question: str) -> None:
+# With a ticket open, a message is answered instead of relayed only when it reads as a question and the
+# knowledge base answers it well ("公司注销要什么材料"); replies to the commissioner ("材料明天补上")
+# are relayed as before, and the answer carries a 转给专员 button for the cases that were meant for them.
+_QUESTION_MARK = re.compile(r"[?？]|怎么|如何|哪里|哪个|哪些|在哪|什么|多少|几天|多久|能不能|可以吗|是否|吗[。！!]?$")
+ANSWER_WITH_TICKET_CONFIDENCE = 0.45
+
+
+async def answer_question(update: Update, context: BotContext, question: str, *,
+                          open_ticket: Any | None = None) -> None:
     """Ask the knowledge core (in a thread), log it, and send the card with its buttons."""
     chat = update.effective_chat
     assert chat is not None
@@ -52,6 +61,11 @@ async def answer_question(update: Update, context: BotContext, question: str) ->
         top_department=top.department if top else "", latency_ms=answer.latency_ms,
     )
     _remember(context, question_id, question, answer, service)
+    if open_ticket is not None:
+        lines = render.answer_messages(answer)
+        lines.append(render.esc(texts.ANSWERED_NOT_RELAYED.format(number=open_ticket.number)))
+        await send_html(context, chat.id, lines, keyboard=keyboards.forward_to_ticket(question_id))
+        return
     if answer.intent == "decline":
         # Not a government matter: a friendly line, no desk offer, no rating buttons.
         await send_html(context, chat.id, render.answer_messages(answer))
@@ -83,9 +97,33 @@ async def on_text(update: Update, context: BotContext) -> None:
     assert message is not None and message.text is not None
     if await take_rating_comment(update, context, message.text):
         return
+    ticket = await context.services.desk.open_ticket_for_enterprise(user_id(update))
+    if ticket is not None and _QUESTION_MARK.search(message.text):
+        answer = await context.services.ask(message.text.strip())
+        if answer.intent == "answer" and answer.confidence >= ANSWER_WITH_TICKET_CONFIDENCE:
+            await answer_question(update, context, message.text, open_ticket=ticket)
+            return
     if await relay_to_ticket(update, context, message.text):
         return
     await answer_question(update, context, message.text)
+
+
+async def on_forward(update: Update, context: BotContext) -> None:
+    """转给专员 under an answer given while a ticket was open: relay that message to the ticket."""
+    from handlers.tickets import relay_to_ticket
+
+    parsed = keyboards.parse(update.callback_query.data if update.callback_query else None)
+    if parsed is None:
+        await answer_callback(update, texts.BAD_CALLBACK)
+        return
+    try:
+        row = await context.services.analytics.get(int(parsed.args[0]), user_id(update))
+    except FeedbackRefused:
+        await answer_callback(update, texts.BAD_CALLBACK)
+        return
+    await answer_callback(update)
+    if not await relay_to_ticket(update, context, row.question):
+        await reply_text(update, context, texts.MYTICKETS_EMPTY)
 
 
 async def on_ask_command(update: Update, context: BotContext) -> None:
@@ -157,6 +195,7 @@ def handlers() -> list[Any]:
         CommandHandler("ask", on_ask_command, filters=private),
         CallbackQueryHandler(on_feedback, pattern=keyboards.FB),
         CallbackQueryHandler(on_materials, pattern=keyboards.MAT),
+        CallbackQueryHandler(on_forward, pattern=keyboards.FWD),
         MessageHandler(private & filters.TEXT & ~filters.COMMAND, on_text),
     ]
 

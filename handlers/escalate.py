@@ -19,7 +19,7 @@ from telegram.ext import CallbackQueryHandler, CommandHandler, ConversationHandl
 from bot.context import BotContext
 from bot.desk.errors import DeskError
 from bot.models import TicketCreate
-from handlers import keyboards, texts
+from handlers import keyboards, render, texts
 from handlers.ask import HISTORY_KEY, LAST_KEY
 from handlers.common import answer_callback, is_stale, kick_outbox, mark_started, reply_text, user_id
 from handlers.start import cancel, not_text_in_step
@@ -55,7 +55,16 @@ async def start_from_button(update: Update, context: BotContext) -> int | None:
 
 
 async def start_from_command(update: Update, context: BotContext) -> int:
-    """/desk — start the intake, offering the last question as the matter."""
+    """/desk — show the open ticket if there is one, else start the intake with the last question."""
+    ticket = await context.services.desk.open_ticket_for_enterprise(user_id(update))
+    if ticket is not None:
+        due = ticket.resolve_due_at or ticket.accept_due_at
+        tz = context.services.settings.desk.timezone
+        await reply_text(update, context, texts.ESC_ALREADY_OPEN.format(
+            number=ticket.number, title=ticket.title, state=render.state_label(ticket),
+            due=texts.ESC_ALREADY_OPEN_DUE.format(due=render.fmt_time(due, tz)) if due else "",
+        ), keyboard=keyboards.new_matter())
+        return ConversationHandler.END
     last = context.udata.get(LAST_KEY) or {}
     intake = {k: last.get(k, "") for k in ("department", "service")}
     if last.get("q"):

@@ -25,10 +25,11 @@ PATTERNS: dict[str, re.Pattern[str]] = {
     "rate": re.compile(r"^rate:(\d{1,12}):(s|b|u)$"),  # rating of a ticket
     "tk": re.compile(r"^tk:(claim|xfer|need|done|up):(\d{1,12})$"),  # staff ticket action
     "xf": re.compile(r"^xf:(\d{1,12}):(\d{1,16})$"),  # transfer ticket to staff id
+    "fwd": re.compile(r"^fwd:(\d{1,20})$"),  # forward an answered question to the open ticket
 }
 
 # Handlers filter on these (a tampered prefix falls through to the catch-all).
-FB, ESC, MAT, MT, RSN, CF, RATE, TK, XF = (f"^{k}:" for k in PATTERNS)
+FB, ESC, MAT, MT, RSN, CF, RATE, TK, XF, FWD = (f"^{k}:" for k in PATTERNS)
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,16 @@ def answer_keyboard(question_id: int, *, has_service: bool) -> InlineKeyboardMar
     if has_service:
         rows[1].append(InlineKeyboardButton(texts.BTN_MATERIALS, callback_data=f"mat:{question_id}"))
     return InlineKeyboardMarkup(rows)
+
+
+def forward_to_ticket(question_id: int) -> InlineKeyboardMarkup:
+    """Under an answer given while a ticket is open: send the message to the commissioner after all."""
+    return InlineKeyboardMarkup([[InlineKeyboardButton(texts.BTN_FORWARD, callback_data=f"fwd:{question_id}")]])
+
+
+def new_matter() -> InlineKeyboardMarkup:
+    """Under the open ticket shown by /desk: report another matter anyway."""
+    return InlineKeyboardMarkup([[InlineKeyboardButton(texts.BTN_NEW_MATTER, callback_data="esc:0")]])
 
 
 def escalate_only(question_id: int) -> InlineKeyboardMarkup:

@@ -192,6 +192,11 @@ def _state_label(ticket: Any) -> str:
         return str(ticket.state)
 
 
+def state_label(ticket: Any) -> str:
+    """The ticket's state in Chinese."""
+    return _state_label(ticket)
+
+
 def ticket_line(ticket: Any, *, tz: str) -> str:
     due = ticket.resolve_due_at or ticket.accept_due_at
     return esc(texts.QUEUE_LINE.format(

@@ -111,7 +111,14 @@ ESC_CREATED = (
     "专员接手后会通过本对话联系您；之后您在这里发的消息都会转给专员。/mytickets 可查看进度。"
 )
 ESC_FAILED = "工单没有提交成功：{error}"
-ESC_ALREADY_OPEN = "您已有未办结的工单 {number}，直接在这里发消息即可转给专员；如是另一件事，请继续。"
+ESC_ALREADY_OPEN = (
+    "您已有未办结的工单 {number}：{title}\n状态：{state}{due}\n"
+    "直接在这里发消息即可转给专员。如果是另一件办不成的事，请点下面的按钮另行反映。"
+)
+ESC_ALREADY_OPEN_DUE = "，办结时限 {due}"
+BTN_NEW_MATTER = "另一件事，重新反映"
+BTN_FORWARD = "转给专员"
+ANSWERED_NOT_RELAYED = "（您有未办结的工单 {number}。这条消息看起来是新的咨询，已直接回答，没有转给专员；如是给专员的，请点“转给专员”。）"
 
 # ---------------------------------------------------------------- tickets (enterprise side)
 MYTICKETS_EMPTY = "您还没有工单。办不成的事可以发送 /desk 反映。"

@@ -399,3 +399,32 @@ async def test_topics_configured_but_group_is_not_a_forum(api, tmp_path, knowled
         commissioner.press(card, "认领")
         claimed = await api.wait_for(lambda e: e.chat_id == STAFF_GROUP and "已认领" in e.text)
         assert claimed.text and (await bot.services.desk.get_ticket(number)).state == "assigned"
+
+
+async def test_a_new_question_with_a_ticket_open_is_answered_not_relayed(bot: RunningBot) -> None:
+    api = bot.api
+    owner = bot.user(641, "吴老板")
+    confirmation = await escalate_via_intake(bot, owner, "我的环评拖了三个月没人管")
+    number = confirmation.text.split("工单号 ")[1].split("。")[0]
+    await api.wait_for(lambda e: e.chat_id == STAFF_GROUP and number in e.text and bool(e.buttons()))
+    topic = api.topics[-1]
+
+    # An obvious new question is answered, with a way to send it to the commissioner after all.
+    owner.send("开饭店要办什么证？")
+    await owner.expect("食品经营许可")
+    answer = await owner.expect(texts.ANSWERED_NOT_RELAYED.format(number=number)[:12])  # said last, with the button
+    assert [label for label, _ in answer.buttons()] == [texts.BTN_FORWARD]
+    owner.press(answer, texts.BTN_FORWARD)
+    await owner.expect(texts.RELAYED_TO_STAFF.format(number=number))
+    await api.wait_for(lambda e: e.thread_id == topic.thread_id and "开饭店要办什么证" in e.text)
+
+    # A reply meant for the commissioner is still relayed.
+    owner.send("回执编号是 HP-2026-0099，明天把照片补上")
+    await owner.expect(texts.RELAYED_TO_STAFF.format(number=number))
+
+    # /desk shows the open ticket instead of starting a second intake.
+    owner.send("/desk")
+    shown = await owner.expect(f"您已有未办结的工单 {number}")
+    assert "状态：" in shown.text and [label for label, _ in shown.buttons()] == [texts.BTN_NEW_MATTER]
+    owner.press(shown, texts.BTN_NEW_MATTER)
+    await owner.expect("第 1 步")  # another matter can still be reported
