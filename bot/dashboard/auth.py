@@ -13,7 +13,9 @@ from enum import Enum
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.clock import Clock, as_utc
@@ -105,32 +107,83 @@ async def authenticate(
 ) -> SignInResult:
     """Check a password, counting failures; `max_failures` in a row lock the account for a while.
 
-    A locked account refuses even the right password until the lock expires, so guessing cannot
-    continue in the background.
+    Each attempt first *reserves* a try with one conditional UPDATE (count below the limit, not locked)
+    and commits it before the slow hash: parallel guesses cannot all pass a check that was read before
+    any of them counted (40 at once used to leave the count at 4 and no lock). At most `max_failures`
+    passwords are ever verified per lockout window. A locked account refuses even the right password
+    until the lock expires, so guessing cannot continue in the background.
     """
     now = clock.now()
+    if tg_user_id is None:
+        await asyncio.to_thread(verify_password, _DUMMY_HASH, password)
+        return SignInResult(SignInOutcome.BAD_CREDENTIALS)
+    table = StaffCredential
     async with sessions() as session, session.begin():
-        cred = await session.get(StaffCredential, tg_user_id) if tg_user_id is not None else None
+        cred = await session.get(table, tg_user_id)
         if cred is None:
-            await asyncio.to_thread(verify_password, _DUMMY_HASH, password)
-            return SignInResult(SignInOutcome.BAD_CREDENTIALS)
-        locked_until = as_utc(cred.locked_until)
-        if locked_until is not None and locked_until > now:
-            return SignInResult(SignInOutcome.LOCKED, locked_until=locked_until)
-        ok = await asyncio.to_thread(verify_password, cred.password_hash, password)
+            reserved = None
+        else:
+            # An expired lock starts a fresh count.
+            await session.exec(
+                update(table)  # type: ignore[call-overload]
+                .where(col(table.tg_user_id) == tg_user_id, col(table.locked_until).is_not(None),
+                       col(table.locked_until) <= now)
+                .values(failed_count=0, locked_until=None)
+                .execution_options(synchronize_session=False)
+            )
+            result = await session.exec(
+                update(table)  # type: ignore[call-overload]
+                .where(col(table.tg_user_id) == tg_user_id, col(table.locked_until).is_(None),
+                       col(table.failed_count) < max_failures)
+                .values(failed_count=col(table.failed_count) + 1)
+                .execution_options(synchronize_session=False)
+            )
+            reserved = result.rowcount == 1
+            password_hash, generation = cred.password_hash, cred.generation
+    if cred is None:
+        await asyncio.to_thread(verify_password, _DUMMY_HASH, password)
+        return SignInResult(SignInOutcome.BAD_CREDENTIALS)
+    if not reserved:
+        return SignInResult(SignInOutcome.LOCKED, locked_until=await _lock(sessions, tg_user_id, now, lockout_minutes))
+    ok = await asyncio.to_thread(verify_password, password_hash, password)
+    async with sessions() as session, session.begin():
         if ok:
-            cred.failed_count = 0
-            cred.locked_until = None
-            session.add(cred)
-            return SignInResult(SignInOutcome.OK, generation=cred.generation)
-        # An expired lock starts a fresh count.
-        failures = (0 if locked_until is not None else cred.failed_count) + 1
-        cred.failed_count = failures
-        cred.locked_until = None
-        if failures >= max_failures:
-            cred.failed_count = 0
-            cred.locked_until = now + timedelta(minutes=lockout_minutes)
-            session.add(cred)
-            return SignInResult(SignInOutcome.LOCKED, locked_until=cred.locked_until)
-        session.add(cred)
-        return SignInResult(SignInOutcome.BAD_CREDENTIALS, failures_left=max_failures - failures)
+            await session.exec(
+                update(table).where(col(table.tg_user_id) == tg_user_id)  # type: ignore[call-overload]
+                .values(failed_count=0, locked_until=None)
+                .execution_options(synchronize_session=False)
+            )
+            return SignInResult(SignInOutcome.OK, generation=generation)
+        count = (await session.get(table, tg_user_id, populate_existing=True))
+        failures = count.failed_count if count is not None else max_failures
+    if failures >= max_failures:
+        return SignInResult(SignInOutcome.LOCKED, locked_until=await _lock(sessions, tg_user_id, now, lockout_minutes))
+    return SignInResult(SignInOutcome.BAD_CREDENTIALS, failures_left=max_failures - failures)
+
+
+async def _lock(
+    sessions: async_sessionmaker[AsyncSession], tg_user_id: int, now: datetime, lockout_minutes: int
+) -> datetime | None:
+    """Lock an account whose tries are used up (once: concurrent callers share the first lock)."""
+    table = StaffCredential
+    async with sessions() as session, session.begin():
+        await session.exec(
+            update(table)  # type: ignore[call-overload]
+            .where(col(table.tg_user_id) == tg_user_id, col(table.locked_until).is_(None))
+            .values(locked_until=now + timedelta(minutes=lockout_minutes), failed_count=0)
+            .execution_options(synchronize_session=False)
+        )
+        cred = await session.get(table, tg_user_id, populate_existing=True)
+        return as_utc(cred.locked_until) if cred is not None else None
+
+
+async def end_sessions(sessions: async_sessionmaker[AsyncSession], tg_user_id: int) -> None:
+    """Sign-out: bump the credential's generation, so every cookie issued before stops working
+    (a copied cookie cannot outlive the sign-out)."""
+    table = StaffCredential
+    async with sessions() as session, session.begin():
+        await session.exec(
+            update(table).where(col(table.tg_user_id) == tg_user_id)  # type: ignore[call-overload]
+            .values(generation=col(table.generation) + 1)
+            .execution_options(synchronize_session=False)
+        )

@@ -148,3 +148,44 @@ def test_sign_in_lasts_at_most_session_max_age(app_client: TestClient, db: Db, c
     clock.advance(hours=1, minutes=1)
     r = app_client.get("/", follow_redirects=False)
     assert "/login" in r.headers["location"] and "note=expired" in r.headers["location"]
+
+
+def test_parallel_wrong_guesses_verify_at_most_the_limit_then_lock(db: Db, clock: FakeClock, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import asyncio
+
+    from bot.dashboard import auth
+
+    db.staff(1001, "王专员", departments=["市场监管局"])
+    checked: list[str] = []
+    real_verify = auth.verify_password
+
+    def counting(password_hash: str, password: str) -> bool:
+        checked.append(password)
+        return real_verify(password_hash, password)
+
+    monkeypatch.setattr(auth, "verify_password", counting)
+
+    async def attempt(password: str) -> auth.SignInResult:
+        return await auth.authenticate(db.sessions, tg_user_id=1001, password=password, clock=clock,
+                                       max_failures=5, lockout_minutes=15)
+
+    async def burst() -> list[auth.SignInResult]:
+        # 30 wrong guesses and the right password, all at once.
+        return list(await asyncio.gather(*(attempt(f"wrong-{i}") for i in range(30)), attempt(PASSWORD)))
+
+    results = db.run(burst())
+    assert len(checked) <= 5  # at most the limit is ever verified
+    assert all(r.outcome is not auth.SignInOutcome.OK for r in results[:30])
+    assert db.get(StaffCredential, 1001).locked_until is not None
+    assert db.run(attempt(PASSWORD)).outcome is auth.SignInOutcome.LOCKED
+
+
+def test_sign_out_ends_the_session_on_the_server(app_client: TestClient, db: Db) -> None:
+    db.staff(1001, "王专员", departments=["市场监管局"])
+    sign_in(app_client, 1001)
+    copied = app_client.cookies.get(SESSION_COOKIE)
+    assert app_client.get("/queue", follow_redirects=False).status_code == 200
+    page = app_client.get("/queue")
+    app_client.post("/logout", data={"csrf_token": csrf_of(page.text)}, follow_redirects=False)
+    app_client.cookies.set(SESSION_COOKIE, copied)  # someone kept the old cookie
+    assert app_client.get("/queue", follow_redirects=False).headers["location"].startswith("/login")

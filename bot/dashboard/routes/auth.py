@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
-from bot.dashboard.auth import SignInOutcome, authenticate
+from bot.dashboard.auth import SignInOutcome, authenticate, end_sessions
 from bot.dashboard.csrf import csrf_token, verify_csrf
 from bot.dashboard.deps import (
     SESSION_GENERATION,
@@ -87,7 +87,10 @@ async def login(
 
 
 @router.post("/logout", dependencies=[Depends(verify_csrf)])
-async def logout(request: Request) -> Response:
+async def logout(request: Request, state: StateDep) -> Response:
+    user = request.session.get(SESSION_USER)
+    if isinstance(user, int):
+        await end_sessions(state.sessions, user)  # the server forgets the session, not just the browser
     request.session.clear()
     return RedirectResponse("/login?note=signedout", status_code=303)
 
