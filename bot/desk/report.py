@@ -16,7 +16,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlmodel import col, select
 
@@ -175,6 +175,20 @@ def render_tables(report: MonthlyReport) -> list[Table]:
     return out
 
 
+# A text cell starting with one of these is read as a formula by Excel/WPS ("=HYPERLINK(…)" as a
+# department name would become a live link): such text is written with a leading apostrophe.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def keep_as_text(cell: Any) -> None:
+    """Text that looks like a formula stays text: a string cell with Excel's quote prefix (shown as
+    written, never evaluated); numbers and real text are untouched."""
+    value = cell.value
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        cell.data_type = "s"
+        cell.quotePrefix = True
+
+
 def write_xlsx(report: MonthlyReport, path: Path) -> Path:
     """An .xlsx with one sheet per grouping; satisfaction as a percentage-formatted number."""
     from openpyxl import Workbook
@@ -190,6 +204,9 @@ def write_xlsx(report: MonthlyReport, path: Path) -> Path:
         ws.append(COLUMNS)  # type: ignore[union-attr]
         for row in [*rows, report.total]:
             ws.append(row.cells())  # type: ignore[union-attr]
+        for line in ws.iter_rows():  # type: ignore[union-attr]
+            for cell in line:
+                keep_as_text(cell)
         for cell in ws[2]:  # type: ignore[index]
             cell.font = Font(bold=True)
         for cell in ws["G"][2:]:  # type: ignore[index]

@@ -73,3 +73,19 @@ async def test_seeded_month_makes_xlsx_and_chart(desk: Desk, clock: FakeClock, t
     png = write_chart(report, tmp_path / "out" / "report-2026-11.png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000
     assert cjk_font_path() is not None
+
+
+def test_text_that_looks_like_a_formula_stays_text_in_the_xlsx(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from openpyxl import load_workbook
+
+    from bot.desk.report import MonthlyReport, ReportRow
+
+    evil = '=HYPERLINK("http://evil.example","点这里")'
+    row = ReportRow(name=evil)
+    report = MonthlyReport(month="2026-11", by_department=[row], by_commissioner=[ReportRow(name="+1 专员")],
+                           total=ReportRow(name="合计"))
+    path = write_xlsx(report, tmp_path / "r.xlsx")
+    sheet = load_workbook(path)["按部门"]
+    cell = sheet["A3"]
+    assert cell.value == evil and cell.data_type == "s" and cell.quotePrefix  # shown as written, never run
+    assert load_workbook(path)["按专员"]["A3"].data_type == "s"
