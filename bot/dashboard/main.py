@@ -10,6 +10,7 @@ Jinja2 autoescape on every page and a CSP that forbids inline scripts.
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -146,10 +147,13 @@ class SecurityHeadersMiddleware:
             await self.app(scope, receive, send)
             return
 
+        # Pages carry enterprises' names and phone numbers: no browser or proxy may keep a copy.
+        extra = [] if str(scope.get("path", "")).startswith("/static/") else [(b"cache-control", b"no-store")]
+
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 message.setdefault("headers", [])
-                message["headers"] = list(message["headers"]) + self.HEADERS
+                message["headers"] = list(message["headers"]) + self.HEADERS + extra
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
@@ -229,6 +233,10 @@ def create_app(
     return app
 
 
+_CJK = re.compile(r"[\u4e00-\u9fff]")
+_TICKET_NUMBER = re.compile(r"BC-\d{8}-\d{3,6}")
+
+
 def error_page(
     request: Request, templates: Jinja2Templates, status: int, title: str, message: str
 ) -> Response:
@@ -282,9 +290,11 @@ def _install_error_pages(app: FastAPI, templates: Jinja2Templates) -> None:
 
     @app.exception_handler(desk_errors.DeskError)
     async def _desk(request: Request, exc: desk_errors.DeskError) -> Response:
+        # A refusal names no ticket: another department's ticket number stays theirs.
+        message = _TICKET_NUMBER.sub("该工单", exc.message)
         for cls, status, title in _DESK_STATUS:
             if isinstance(exc, cls):
-                return error_page(request, templates, status, title, exc.message + " 未做任何更改。")
+                return error_page(request, templates, status, title, message + " 未做任何更改。")
         return error_page(request, templates, 400, "无法完成操作", exc.message)  # pragma: no cover
 
     @app.exception_handler(RequestValidationError)
@@ -307,9 +317,16 @@ def _install_error_pages(app: FastAPI, templates: Jinja2Templates) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         titles = {404: "页面不存在", 405: "不支持的请求方式", 413: "上传内容过大", 415: "文件类型不支持"}
-        message = (
-            exc.detail if isinstance(exc.detail, str) and exc.status_code != 404 else "您要找的页面不存在。"
-        )
+        said = {
+            404: "您要找的页面不存在。",
+            405: "这个地址不支持这种请求方式，请从页面上的按钮和链接操作。未做任何更改。",
+            413: "上传的内容超过大小上限，未做任何更改。",
+            415: "不支持这种文件类型，未做任何更改。",
+        }
+        detail = exc.detail if isinstance(exc.detail, str) else ""
+        # Our own details are Chinese; the framework's ("Method Not Allowed", "There was an error
+        # parsing the body") are not shown to staff.
+        message = detail if _CJK.search(detail) else said.get(exc.status_code, "请求无法处理，未做任何更改。")
         return error_page(
             request, templates, exc.status_code, titles.get(exc.status_code, "请求出错"), message
         )

@@ -189,3 +189,15 @@ def test_sign_out_ends_the_session_on_the_server(app_client: TestClient, db: Db)
     app_client.post("/logout", data={"csrf_token": csrf_of(page.text)}, follow_redirects=False)
     app_client.cookies.set(SESSION_COOKIE, copied)  # someone kept the old cookie
     assert app_client.get("/queue", follow_redirects=False).headers["location"].startswith("/login")
+
+
+def test_pages_are_not_cached_and_framework_errors_are_chinese(app_client: TestClient, db: Db) -> None:
+    db.staff(1001, "王专员", departments=["市场监管局"])
+    sign_in(app_client, 1001)
+    assert app_client.get("/queue").headers["cache-control"] == "no-store"
+    assert "no-store" not in app_client.get("/static/app.css").headers.get("cache-control", "")
+    wrong_method = app_client.put("/queue")
+    assert wrong_method.status_code == 405 and "Method Not Allowed" not in wrong_method.text
+    assert "不支持这种请求方式" in wrong_method.text
+    bad_body = app_client.post("/login", content=b"\xff\xfe garbage", headers={"content-type": "multipart/form-data; boundary=x"})
+    assert bad_body.status_code in (400, 403, 422) and "error parsing" not in bad_body.text

@@ -99,8 +99,9 @@ def test_commissioner_cannot_open_or_act_on_another_departments_ticket(
     assert mine.number in queue and other.number not in queue
     r = app_client.get(f"/tickets/{other.id}")
     assert r.status_code == 403 and "无权" in r.text
+    assert other.number not in r.text and "税务登记" not in r.text  # a refusal names no ticket
     r = _post(app_client, f"/tickets/{other.id}/claim")
-    assert r.status_code == 403
+    assert r.status_code == 403 and other.number not in r.text
     r = _post(app_client, f"/tickets/{other.id}/reply", text="越权回复")
     assert r.status_code == 403
     assert db.get(Ticket, other.id).state == "new"
