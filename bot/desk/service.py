@@ -756,6 +756,9 @@ class Desk:
             t = await self._ticket(s, ref)
             if t.state in (TicketState.CLOSED, TicketState.RESOLVED):
                 raise IllegalTransition(f"工单 {t.number} 当前状态为「{TicketState(t.state).label}」，不能改派。")
+            if target.role == StaffRole.ADMIN:
+                # An admin cannot open tickets: handed one, it would sit with its clock running.
+                raise InvalidInput(f"{target.name} 是管理员，不办理工单；请交办给服务专员或领导。")
             t.assignee_id = target.id
             why = reason or f"领导交办给 {target.name}"
             if t.state in (TicketState.ESCALATED, TicketState.NEW):

@@ -272,3 +272,15 @@ async def test_resolve_retries_after_losing_to_an_unrelated_change(staffed: Desk
         other.dispose()
     assert fired and t.state == "resolved" and t.resolution_round == 1
     assert [a.action for a in await staffed.audit_log(number)].count("resolve") == 1  # the lost try left nothing
+
+
+async def test_a_ticket_is_never_handed_to_an_admin(staffed: Desk) -> None:
+    from bot.desk.errors import InvalidInput
+
+    desk = staffed
+    number = await _new_ticket(desk)
+    before = await desk.get_ticket(number, staff_tg_id=LEADER)
+    with pytest.raises(InvalidInput, match="管理员"):
+        await desk.reassign(number, LEADER, ADMIN, "请处理")
+    after = await desk.get_ticket(number, staff_tg_id=LEADER)
+    assert after.assignee_name == before.assignee_name and after.state == before.state  # nothing changed
