@@ -46,8 +46,8 @@ class InvalidCreditCode(InvalidInput):
 
 
 class ConcurrentUpdate(DeskError):
-    def __init__(self) -> None:
-        super().__init__("该工单刚被他人处理，请刷新后重试。")
+    def __init__(self, message: str = "该工单刚被他人处理，请刷新后重试。") -> None:
+        super().__init__(message)
 
 
 class AlreadyClaimed(ConcurrentUpdate):

@@ -188,7 +188,10 @@ class Desk:
         except (StaleDataError, IntegrityError) as exc:
             # IntegrityError here means a unique row (rating of a round, credit code…) was written by a
             # concurrent request between our read and our write: same outcome as a lost version race.
-            log.info("concurrent update: %s", exc)
+            # The exception's text carries the statement's parameters (names, phones, credit codes):
+            # log what kind of conflict it was, never the row.
+            statement = " ".join(str(getattr(exc, "statement", "") or "").split()[:3])
+            log.info("concurrent update: %s (%s)", type(exc).__name__, statement)
             raise ConcurrentUpdate() from exc
 
     @asynccontextmanager
@@ -384,7 +387,16 @@ class Desk:
             return StaffPublic.model_validate(staff.model_dump()) if staff and staff.active else None
 
     async def register_enterprise(self, data: EnterpriseCreate) -> EnterprisePublic:
-        """Register (or update, by credit code) an enterprise; the credit code is checked (GB 32100-2015)."""
+        """Register (or update, by credit code) an enterprise; the credit code is checked (GB 32100-2015).
+
+        Two registrations of one credit code at once: the loser re-reads and updates the winner's row."""
+        try:
+            return await self._register_enterprise(data)
+        except ConcurrentUpdate as exc:
+            raise ConcurrentUpdate("企业登记信息刚被同时提交，请稍后再试一次。") from exc
+
+    @retry_on_conflict
+    async def _register_enterprise(self, data: EnterpriseCreate) -> EnterprisePublic:
         code = normalize_credit_code(data.credit_code)
         name = self._text(data.name, "企业名称", 200)
         async with self._tx() as s:

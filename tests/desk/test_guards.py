@@ -284,3 +284,19 @@ async def test_a_ticket_is_never_handed_to_an_admin(staffed: Desk) -> None:
         await desk.reassign(number, LEADER, ADMIN, "请处理")
     after = await desk.get_ticket(number, staff_tg_id=LEADER)
     assert after.assignee_name == before.assignee_name and after.state == before.state  # nothing changed
+
+
+async def test_concurrent_registrations_of_one_code_both_land_and_log_no_personal_data(desk: Desk, caplog) -> None:  # type: ignore[no-untyped-def]
+    import logging
+
+    caplog.set_level(logging.DEBUG, logger="bot.desk")
+    forms = [
+        EnterpriseCreate(name=f"城东小饭馆{i}", credit_code=VALID_CODE, contact_name="陈美玲",
+                         contact_phone="13800138000", tg_user_id=9000 + i)
+        for i in range(2)
+    ]
+    results = await asyncio.gather(*(desk.register_enterprise(f) for f in forms), return_exceptions=True)
+    assert not [r for r in results if isinstance(r, BaseException)]  # the loser re-read and updated
+    logged = caplog.text
+    for secret in ("13800138000", "陈美玲", VALID_CODE):
+        assert secret not in logged
