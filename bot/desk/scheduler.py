@@ -167,6 +167,7 @@ async def _process_ticket(desk: Desk, s, t: Ticket, now: datetime, result: TickR
         if t.rating_due_at is not None and t.rating_due_at <= now:
             desk._transition(s, t, TicketState.CLOSED, system, "auto_close", "超过评价期限未评价，按「未评价」销号")
             t.closed_at, t.close_reason = now, "unrated"
+            await desk.close_followups(s, t, system, "超过评价期限未评价")
             result.auto_closed += 1
             await desk._notify(s, t, Audience.ENTERPRISE, "closed_unrated", f"工单 {t.number} 超过评价期限，已按「未评价」销号。如问题仍未解决，可重新反映。")
         elif not t.rating_reminded and t.rating_remind_at is not None and t.rating_remind_at <= now:

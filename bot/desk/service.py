@@ -869,6 +869,7 @@ class Desk:
             else:
                 self._transition(s, t, TicketState.CLOSED, actor, "close", f"企业评价{value.value}，对账销号")
                 t.closed_at, t.close_reason = now, "rated"
+                await self.close_followups(s, t, actor, f"企业评价{value.value}")
                 await self._notify(s, t, Audience.ENTERPRISE, "closed", f"感谢评价！工单 {t.number} 已销号。")
                 await self._notify(s, t, Audience.STAFF, "rated", f"工单 {t.number} 获评「{value.value}」，已销号。")
             return await self._public(s, t)
@@ -906,8 +907,21 @@ class Desk:
                 raise IllegalTransition(f"工单 {t.number} 没有办理结果说明，不能销号。")
             self._transition(s, t, TicketState.CLOSED, actor, "close", note)
             t.closed_at, t.close_reason, t.close_note = self.now(), "manual", note
+            await self.close_followups(s, t, actor, "对账销号")
             await self._notify(s, t, Audience.ENTERPRISE, "closed", f"工单 {t.number} 已对账销号：{note}")
             return await self._public(s, t)
+
+    async def close_followups(self, s: AsyncSession, t: Ticket, actor: Actor, why: str) -> int:
+        """Close the ticket's open 回访 tasks with it: a closed ticket has nobody left to call back, and a
+        task left open would later send leaders a false 督办 notice. Audited; returns how many."""
+        stmt = select(FollowUp).where(FollowUp.ticket_id == t.id, col(FollowUp.done_at).is_(None))
+        open_tasks = list((await s.exec(stmt)).all())
+        for fu in open_tasks:
+            fu.done_at, fu.note = self.now(), f"工单销号（{why}），回访任务随之关闭"
+            s.add(fu)
+        if open_tasks:
+            self._audit(s, t, actor, "followup_closed", t.state, t.state, f"随工单销号关闭 {len(open_tasks)} 个回访任务")
+        return len(open_tasks)
 
     @retry_on_conflict
     async def complete_followup(self, followup_id: int, staff_tg_id: int, note: str) -> FollowUp:

@@ -251,3 +251,27 @@ async def test_escalating_a_waiting_ticket_restarts_its_clock(staffed: Desk, clo
     assert local(t.resolve_due_at) == sh(2026, 10, 19, 10, 0)  # the 4 days left, counted from now
     clock.set(sh(2026, 10, 15, 10, 0))
     assert (await desk.run_due()).resolve_overdue == 0
+
+
+async def test_a_followup_closes_with_its_ticket(staffed: Desk, clock: FakeClock) -> None:
+    """不满意 → 办结 → 满意 before anyone called back: the 回访 task closes with the ticket, and no
+    督办 notice about it reaches the leaders afterwards."""
+    desk = staffed
+    number = await _enterprise_ticket(desk)
+    clock.set(sh(2026, 10, 8, 9, 30))
+    await desk.claim(number, COMMISSIONER_A)
+    clock.set(sh(2026, 10, 9, 9, 30))
+    await desk.resolve(number, COMMISSIONER_A, "已答复：需等待省局审批。")
+    await desk.rate(number, OWNER, "不满意", "没有解决问题")
+    clock.set(sh(2026, 10, 9, 15, 0))
+    await desk.resolve(number, COMMISSIONER_A, "省局已批复，许可证已发放。")
+    t = await desk.rate(number, OWNER, "满意")
+    assert t.state == "closed"
+    assert await desk.followups(number, open_only=True) == []
+    (task,) = await desk.followups(number)
+    assert "随之关闭" in task.note
+    assert "followup_closed" in [a.action for a in await desk.audit_log(number)]
+    before = await _kinds(desk, "leaders")
+    clock.set(sh(2026, 10, 20, 9, 30))  # long after the task's deadline
+    result = await desk.run_due()
+    assert result.followups_overdue == 0 and await _kinds(desk, "leaders") == before

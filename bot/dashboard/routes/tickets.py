@@ -37,6 +37,7 @@ ACTION_AUDIT_LABELS = {
     "accept_overdue": "接收超期",
     "resolve_overdue": "处置超期",
     "followup_done": "完成回访",
+    "followup_closed": "回访随工单关闭",
     "waiting_reminder": "提醒企业补充材料",
     "waiting_giveup": "企业久未补充，请专员跟进",
     "accept_warn": "受理时限将到（提醒）",
