@@ -142,15 +142,7 @@ async def kb(update: Update, context: BotContext) -> None:
         await reply_text(update, context, texts.KNOWLEDGE_NOT_READY)
         return
     stats = await asyncio.to_thread(services.knowledge.stats)
-    lines = [texts.KB_TITLE]
-    for key, value in stats.items():
-        if isinstance(value, dict):
-            for sub, count in value.items():
-                lines.append(texts.KB_LINE.format(label=texts.KB_LABELS.get(sub, texts.KB_LABELS.get(f"{sub}s", sub)),
-                                                  value=count))
-        elif key in texts.KB_LABELS:
-            lines.append(texts.KB_LINE.format(label=texts.KB_LABELS[key], value=value if value is not None else "—"))
-    await reply_text(update, context, "\n".join(lines))
+    await reply_text(update, context, render.kb_summary(stats, tz=services.settings.desk.timezone))
 
 
 async def stats(update: Update, context: BotContext) -> None:

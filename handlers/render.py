@@ -84,6 +84,26 @@ def fmt_time(value: datetime | None, tz: str = "Asia/Shanghai") -> str:
     return value.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M")
 
 
+def kb_summary(stats: dict[str, Any], *, tz: str) -> str:
+    """/kb: the knowledge base in Chinese labels, the last ingest in the desk's time zone (to the minute)."""
+    per_kind = stats.get("per_kind") or {}
+    last = stats.get("last_ingest")
+    when = "—"
+    if last:
+        try:
+            when = fmt_time(datetime.fromisoformat(str(last)), tz)
+        except ValueError:
+            when = str(last)
+    retired = int(stats.get("not_current") or 0)
+    return texts.KB_TEXT.format(
+        departments=stats.get("departments", 0), department_records=per_kind.get("department", 0),
+        services=per_kind.get("service", 0), policies=per_kind.get("policy", 0),
+        not_current=texts.KB_NOT_CURRENT.format(count=retired) if retired else "",
+        files=stats.get("files", 0), vectors=stats.get("vectors", 0), embedder=stats.get("embedder", ""),
+        last_ingest=when,
+    )
+
+
 # ---------------------------------------------------------------- answers
 def answer_messages(answer: Any) -> list[str]:
     """The knowledge core's Answer → HTML messages: the composed text, then the cited sources."""

@@ -204,19 +204,16 @@ UPLOAD_DOWNLOAD_FAILED = "下载文件失败：{error}。知识库未改变。"
 UPLOAD_REPORT = "入库完成：\n{summary}"
 REINDEX_START = "开始重新索引已上传的文件……"
 REINDEX_EMPTY = "还没有上传过文件，无需重新索引。"
-KB_TITLE = "知识库概况："
-KB_LINE = "{label}：{value}"
-KB_LABELS = {
-    "services": "服务事项",
-    "departments": "部门",
-    "policies": "政策片段",
-    "policy_chunks": "政策片段",
-    "files": "文件",
-    "sources": "文件",
-    "records": "记录总数",
-    "vectors": "向量",
-    "last_ingest": "最近入库",
-}
+KB_TEXT = (
+    "知识库概况：\n"
+    "部门：{departments} 个（部门及科室记录 {department_records} 条）\n"
+    "服务事项：{services} 项\n"
+    "政策片段：{policies} 段{not_current}\n"
+    "文件：{files}\n"
+    "向量：{vectors} 条（嵌入模型 {embedder}）\n"
+    "最近入库：{last_ingest}"
+)
+KB_NOT_CURRENT = "（另有 {count} 段已失效、被替代或尚未生效，不引用）"
 STATS_TEXT = (
     "使用统计（近 {days} 天）：\n"
     "提问 {asked} 次，其中直接回答 {answered} 次，转人工 {routed} 次（含主动转人工 {escalated} 次）\n"

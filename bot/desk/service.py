@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -114,6 +115,9 @@ def retry_on_conflict(
         raise AssertionError("unreachable")
 
     return wrapper
+
+
+_DOUBLE_STOP = re.compile(r"([。！？!?；;])[。；;]")
 
 
 @dataclass(frozen=True)
@@ -291,6 +295,8 @@ class Desk:
         elif audience == Audience.STAFF and t.assignee_id is not None:
             assignee = await s.get(Staff, t.assignee_id)
             recipient = assignee.tg_user_id if assignee else None
+        # People's own words end with their own punctuation: "……3天来核查。" + "。" is not written twice.
+        text = _DOUBLE_STOP.sub(r"\1", text)
         s.add(
             Notification(
                 ticket_id=t.id, audience=audience.value, recipient_tg_id=recipient, kind=kind, text=text, created_at=self.now()
@@ -772,7 +778,7 @@ class Desk:
                 # An admin cannot open tickets: handed one, it would sit with its clock running.
                 raise InvalidInput(f"{target.name} 是管理员，不办理工单；请交办给服务专员或领导。")
             t.assignee_id = target.id
-            why = reason or f"领导交办给 {target.name}"
+            why = reason or "领导交办"
             if t.state in (TicketState.ESCALATED, TicketState.NEW):
                 self._transition(s, t, TicketState.ASSIGNED, actor, "reassign", why)
                 if t.accepted_at is None:
@@ -780,7 +786,8 @@ class Desk:
                     self._set_resolve_clock(t, self.now())
             else:
                 self._audit(s, t, actor, "reassign", t.state, t.state, why)
-            await self._notify(s, t, Audience.STAFF, "reassigned", f"{actor.name} 将工单 {t.number} 交办给 {target.name}：{why}")
+            said = f"：{reason}" if reason else "。"
+            await self._notify(s, t, Audience.STAFF, "reassigned", f"{actor.name} 将工单 {t.number} 交办给 {target.name}{said}")
             return await self._public(s, t)
 
     @retry_on_conflict
@@ -863,7 +870,7 @@ class Desk:
                 await self._notify(s, t, Audience.ENTERPRISE, "reopened", f"收到您的评价。工单 {t.number} 已重新办理，专员将于 {self.fmt(fu.due_at)} 前回访。")
                 await self._notify(
                     s, t, Audience.STAFF, "followup",
-                    f"企业对工单 {t.number} 不满意：{comment or '（无意见）'}。请在 {self.fmt(fu.due_at)} 前完成回访，"
+                    f"企业对工单 {t.number} 不满意{('：' + comment) if comment else '（企业未附意见，如有补充会另行转达）'}。请在 {self.fmt(fu.due_at)} 前完成回访，"
                     f"并于 {self.fmt(t.resolve_due_at)} 前重新办结。",
                 )
             else:

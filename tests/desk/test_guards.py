@@ -300,3 +300,21 @@ async def test_concurrent_registrations_of_one_code_both_land_and_log_no_persona
     logged = caplog.text
     for secret in ("13800138000", "陈美玲", VALID_CODE):
         assert secret not in logged
+
+
+async def test_notifications_do_not_double_punctuation_or_repeat_the_handover(staffed: Desk) -> None:
+    from sqlmodel import select
+
+    from bot.models import Notification
+
+    desk = staffed
+    number = await _new_ticket(desk)
+    await desk.claim(number, COMMISSIONER_A)
+    await desk.wait_for_enterprise(number, COMMISSIONER_A, "请补充消防检查的书面回执。")
+    await desk.resume(number, COMMISSIONER_A)
+    await desk.reassign(number, LEADER, COMMISSIONER_B)
+    async with desk.sessions() as s:
+        texts = [n.text for n in (await s.exec(select(Notification))).all()]
+    assert texts and not any("。。" in t for t in texts)
+    handover = next(t for t in texts if "交办给" in t)
+    assert handover.count("交办") == 1  # not "交办给 李专员：领导交办给 李专员"

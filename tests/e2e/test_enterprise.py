@@ -219,3 +219,16 @@ async def test_uncovered_matter_says_no_department_was_found(bot: RunningBot) ->
     complaint = Answer("环评拖了三个月", "……", True, reason="事项被拖延", intent="desk")
     text = "\n".join(render.answer_messages(complaint))
     assert texts.ANSWER_ROUTE[:10] in text and "事项被拖延" in text
+
+
+def test_kb_summary_speaks_chinese_in_the_desk_time_zone() -> None:
+    from handlers import render
+
+    stats = {"records": 209, "per_kind": {"service": 66, "department": 95, "policy": 48}, "files": 10,
+             "departments": 28, "not_current": 4, "last_ingest": "2026-12-02T03:04:05.123456+00:00",
+             "vectors": 213, "embedder": "use-multilingual-v3"}
+    text = render.kb_summary(stats, tz="Asia/Shanghai")
+    assert "policy" not in text and "service" not in text  # no English labels
+    assert "政策片段：48 段（另有 4 段已失效" in text and "服务事项：66 项" in text
+    assert text.count("部门：") == 1 and "部门及科室记录 95 条" in text
+    assert "最近入库：2026-12-02 11:04" in text  # desk time, to the minute
