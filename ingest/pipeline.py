@@ -49,6 +49,7 @@ from ingest.directory import (
 from ingest.errors import IngestError
 from ingest.loaders import POLICY_EXTENSIONS, Document, load_document
 from ingest.responsibility import ResponsibleDepartments
+from knowledge.departments import resolve_department
 from knowledge.models import (
     KbDepartment,
     KbRecord,
@@ -625,6 +626,12 @@ class _Pipeline:
             )
         return sorted(targets)
 
+    def _alias_resolve(self, name: str) -> str | None:
+        """The retrieval alias table (generic old names such as 劳动局 included) as the last resort."""
+        with sync_session(self.engine) as session:
+            directory = {r.name: list(r.aliases or []) for r in session.exec(select(KbDepartment)).all()}
+        return resolve_department(name, directory)[0] if directory else None
+
     def _directory_departments(self) -> DepartmentIndex:
         with sync_session(self.engine) as session:
             rows = session.exec(select(KbDepartment)).all()
@@ -633,7 +640,8 @@ class _Pipeline:
     def _policy_department(self, path: Path, document: Document, index: DepartmentIndex) -> str:
         declared = document.meta.department
         if declared:
-            canonical = index.resolve(declared) or ResponsibleDepartments(index).resolve(declared)
+            canonical = (index.resolve(declared) or ResponsibleDepartments(index).resolve(declared)
+                         or self._alias_resolve(declared))
             if canonical is None:
                 self.report.warnings.append((path.name, f"front matter 中的部门“{declared}”不在部门目录中，按原样保存"))
                 return declared

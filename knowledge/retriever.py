@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -22,6 +22,7 @@ import numpy as np
 
 from bot.config import RetrievalSettings
 from knowledge.coverage import CoverageCheck
+from knowledge.departments import build_alias_map
 from knowledge.embedder import Embedder
 from knowledge.lexical import (
     LexicalIndex,
@@ -54,64 +55,12 @@ _POLICY_INTENT = re.compile(
     r"政策|补贴|补助|奖励|奖补|减免|优惠|扶持|资助|条例|办法|规定|文件|通知|细则|意见|贴息|退税|免征"
 )
 # "XX市" / "XX省" / "XX区" prefixes: users drop them ("市场监督管理局" for "示范市市场监督管理局").
-_PLACE_PREFIX = re.compile(r"^[\u4e00-\u9fff]{1,4}?[省市区县]")
-_PARENS = re.compile(r"[（(]([^（）()]+)[）)]")
-
-
-# Old and colloquial names every Chinese city uses (many from before the 2018 institutional reform),
-# mapped to the core of today's name. Applied only when the directory has no such alias itself, and
-# only to departments whose canonical name contains the core: general knowledge, not city data.
-GENERIC_ALIASES: dict[str, tuple[str, ...]] = {
-    **dict.fromkeys(
-        ("工商局", "工商所", "质监局", "质检局", "食药监", "食药监局", "物价局"), ("市场监督管理",)
-    ),
-    **dict.fromkeys(("国税局", "地税局", "国税", "地税", "税务所"), ("税务",)),
-    **dict.fromkeys(
-        ("劳动局", "社保局", "人社局", "劳动保障局", "人事局"), ("人力资源和社会保障", "人力资源社会保障")
-    ),
-    **dict.fromkeys(("环保局", "环境保护局"), ("生态环境",)),
-    **dict.fromkeys(("规划局", "国土局", "国土资源局", "不动产登记中心"), ("自然资源",)),
-    **dict.fromkeys(("建委", "住建局", "建设局", "房管局"), ("住房和城乡建设", "住房城乡建设")),
-    **dict.fromkeys(("卫生局", "卫计委", "卫健委"), ("卫生健康",)),
-    **dict.fromkeys(("安监局",), ("应急管理",)),
-    **dict.fromkeys(
-        ("文化局", "旅游局", "文旅局", "文广新局"), ("文化和旅游", "文化广电旅游", "文化广电和旅游")
-    ),
-    **dict.fromkeys(("交通局",), ("交通运输",)),
-    **dict.fromkeys(("农业局", "农委"), ("农业农村",)),
-    **dict.fromkeys(("发改委", "发改局", "计委"), ("发展和改革", "发展改革")),
-    **dict.fromkeys(("经信委", "经信局", "工信局"), ("工业和信息化",)),
-    **dict.fromkeys(("科委", "科技局"), ("科学技术",)),
-    **dict.fromkeys(("城管", "城管局"), ("城市管理",)),
-    **dict.fromkeys(("消防队", "消防大队"), ("消防救援",)),
-    **dict.fromkeys(("人防办",), ("人民防空",)),
-    **dict.fromkeys(("药监局",), ("药品监督管理",)),
-}
 
 
 def lexical_document(record: Record) -> str:
     """What BM25 indexes for a record: the title counts twice (names are the strongest evidence)."""
     parts = [record.title, record.title, record.department, record.section, record.text]
     return "\n".join(p for p in parts if p)
-
-
-def department_names(canonical: str, aliases: Iterable[str]) -> set[str]:
-    """Every way a department may be named: canonical, aliases, without place prefix or brackets."""
-    names: set[str] = set()
-    for raw in [canonical, *aliases]:
-        name = normalize(raw).strip()
-        if not name:
-            continue
-        names.add(name)
-        names.update(p.strip() for p in re.split(r"[、,，;；]", ",".join(_PARENS.findall(name))) if p.strip())
-        bare = _PARENS.sub("", name).strip()
-        if bare:
-            names.add(bare)
-        for variant in list(names):
-            short = _PLACE_PREFIX.sub("", variant)
-            if short != variant and len(short) >= 4:
-                names.add(short)
-    return {n for n in names if len(n) >= 2}
 
 
 @dataclass(slots=True)
@@ -138,19 +87,7 @@ class KnowledgeIndex:
         self.records = list(records)
         self.by_id = {r.id: i for i, r in enumerate(self.records)}
         # Alias → canonical departments (an alias may be ambiguous: boost all it names).
-        self.alias_map: dict[str, set[str]] = {}
-        for canonical, aliases in departments.items():
-            for name in department_names(canonical, aliases):
-                self.alias_map.setdefault(name, set()).add(canonical)
-        canonical_names = list(departments)
-        for alias, cores in GENERIC_ALIASES.items():
-            if alias in self.alias_map:
-                continue  # the directory's own aliases win
-            for core in cores:
-                targets = {name for name in canonical_names if core in name}
-                if targets:
-                    self.alias_map[alias] = targets
-                    break
+        self.alias_map: dict[str, set[str]] = build_alias_map(departments)
         self._alias_pattern = (
             re.compile("|".join(re.escape(a) for a in sorted(self.alias_map, key=len, reverse=True)))
             if self.alias_map

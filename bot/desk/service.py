@@ -65,6 +65,8 @@ from bot.models import (
     TicketMessage,
     TicketPublic,
 )
+from knowledge.departments import resolve_department
+from knowledge.models import KbDepartment
 
 if TYPE_CHECKING:
     from bot.config import Settings
@@ -357,6 +359,7 @@ class Desk:
         depts = sorted({d.strip() for d in departments if d and d.strip()})
         async with self._tx() as s:
             actor = await self._admin_actor(s, by_tg_id)
+            depts = await self._canonical_departments(s, depts, "部门")
             staff = (await s.exec(select(Staff).where(Staff.tg_user_id == tg_user_id))).first()
             if staff is None:
                 staff = Staff(tg_user_id=tg_user_id, name=name, role=role_value.value, departments=depts, created_at=self.now())
@@ -366,6 +369,24 @@ class Desk:
             self._audit(s, None, actor, "staff_add", reason=f"{name}({tg_user_id}) {role_value.label} {'、'.join(depts)}")
             await s.flush()
             return StaffPublic.model_validate(staff.model_dump())
+
+    async def _canonical_departments(self, s: AsyncSession, names: Iterable[str], what: str) -> list[str]:
+        """Names as staff type them (市场监管局) → the directory's canonical departments, through the alias
+        table retrieval uses; an unknown name is refused with the close ones. Without a directory
+        (nothing ingested yet) names are kept as given."""
+        names = list(names)
+        rows = (await s.exec(select(KbDepartment))).all()
+        if not rows or not names:
+            return sorted(set(names))
+        directory = {row.name: list(row.aliases or []) for row in rows}
+        out: list[str] = []
+        for name in names:
+            canonical, close = resolve_department(name, directory)
+            if canonical is None:
+                hint = f"相近的部门：{'、'.join(close)}。" if close else "请使用服务联络簿中的部门全称或别名。"
+                raise InvalidInput(f"{what}「{name}」不在服务联络簿中。{hint}")
+            out.append(canonical)
+        return sorted(set(out))
 
     async def remove_staff(self, tg_user_id: int, *, by_tg_id: int | None = None) -> StaffPublic:
         """Deactivate a staff member (rows stay for the audit trail)."""
@@ -797,6 +818,7 @@ class Desk:
         async with self._staff_ticket_tx(ref, staff_tg_id) as (s, actor, t):
             if t.state == TicketState.CLOSED:
                 raise IllegalTransition(f"工单 {t.number} 已销号。")
+            (department,) = await self._canonical_departments(s, [department], "会办部门")
             if department != t.department and department not in t.co_departments:
                 t.co_departments = [*t.co_departments, department]
                 t.updated_at = self.now()

@@ -318,3 +318,20 @@ async def test_notifications_do_not_double_punctuation_or_repeat_the_handover(st
     assert texts and not any("。。" in t for t in texts)
     handover = next(t for t in texts if "交办给" in t)
     assert handover.count("交办") == 1  # not "交办给 李专员：领导交办给 李专员"
+
+
+async def test_staff_departments_resolve_to_the_directory_or_are_refused(desk: Desk) -> None:
+    from bot.desk.errors import InvalidInput
+    from knowledge.models import KbDepartment
+
+    async with desk.sessions() as s, s.begin():
+        s.add(KbDepartment(name="示范市市场监督管理局", aliases=["市场监管局"]))
+        s.add(KbDepartment(name="示范市人力资源和社会保障局", aliases=[]))
+    staff = await desk.add_staff(11, "张敏", "commissioner", ["市场监管局", "劳动局"])
+    # The README's own example and an old name both land on the canonical names tickets carry.
+    assert staff.departments == ["示范市人力资源和社会保障局", "示范市市场监督管理局"]
+    with pytest.raises(InvalidInput, match="不在服务联络簿中"):
+        await desk.add_staff(12, "李强", "commissioner", ["示范市公安局"])
+    with pytest.raises(InvalidInput, match="相近的部门：示范市市场监督管理局"):
+        await desk.add_staff(12, "李强", "commissioner", ["市场监督局"])
+    assert await desk.get_staff(12) is None  # refused: nothing written

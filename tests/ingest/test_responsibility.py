@@ -96,3 +96,23 @@ def test_a_chunk_holding_several_measures_becomes_one_record_each(settings: Sett
         assert quote in source
     assert "（六）加大普惠信贷投放" in by_measure["（六）"].section  # cited by its own heading
     assert by_measure["（六）"].citation.endswith("（六）加大普惠信贷投放")
+
+
+def test_front_matter_names_another_citys_form_of_a_department(settings: Settings, tmp_path: Path) -> None:
+    city = tmp_path / "city"
+    (city / "directory").mkdir(parents=True)
+    (city / "policies").mkdir()
+    (city / "directory" / "departments.csv").write_text(
+        "部门,别名\n示范市人力资源和社会保障局,人社局\n示范市财政局,\n", encoding="utf-8")
+    (city / "policies" / "稳岗.md").write_text(
+        "---\ntitle: 稳岗返还办法\ndepartment: 云川市人力资源和社会保障局\n---\n# 稳岗返还办法\n\n一、对象\n参保企业。\n",
+        encoding="utf-8")
+    (city / "policies" / "社保.md").write_text(
+        "---\ntitle: 社保补贴办法\ndepartment: 劳动局\n---\n# 社保补贴办法\n\n一、对象\n参保企业。\n", encoding="utf-8")
+    report = ingest_paths(settings, [city])
+    assert not report.failed and not report.warnings  # no phantom department, no warning
+    engine = make_sync_engine(settings.database_url)
+    with sync_session(engine) as session:
+        departments = {row.department for row in session.exec(select(KbRecord).where(KbRecord.kind == "policy")).all()}
+    engine.dispose()
+    assert departments == {"示范市人力资源和社会保障局"}

@@ -6,7 +6,8 @@ Fusion-logic tests use a deterministic fake embedder; the rest runs the real USE
 from __future__ import annotations
 
 from bot.config import RetrievalSettings, Settings
-from knowledge.retriever import HybridRetriever, KnowledgeIndex, _min_max, department_names
+from knowledge.departments import department_names
+from knowledge.retriever import HybridRetriever, KnowledgeIndex, _min_max
 from knowledge.service import KnowledgeService
 from knowledge.store import VectorStore
 from knowledge.types import Record
