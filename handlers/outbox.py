@@ -147,7 +147,12 @@ def _card(context: BotContext, ticket: TicketPublic) -> tuple[list[str], InlineK
     state = TicketState(ticket.state)
     if state in (TicketState.RESOLVED, TicketState.CLOSED):
         return chunks, None  # the enterprise's rating (or nothing) comes next; old buttons would only refuse
-    return chunks, keyboards.staff_ticket(ticket.id, claimable=state in CLAIMABLE_STATES)
+    # A new ticket is claimed (accepted) even when routed to someone; a reopened or escalated one that
+    # still has its commissioner is theirs: 认领 there only when nobody has it.
+    claimable = state == TicketState.NEW or (
+        state in CLAIMABLE_STATES and getattr(ticket, "assignee_id", None) is None
+    )
+    return chunks, keyboards.staff_ticket(ticket.id, claimable=claimable)
 
 
 def _card_digest(chunks: list[str], keyboard: InlineKeyboardMarkup | None) -> str:

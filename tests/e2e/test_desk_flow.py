@@ -203,6 +203,11 @@ async def test_rating_comment_unhappy_reaches_commissioner_once(bot: RunningBot)
     # 不满意: the ticket reopens; the comment is stored and reaches the topic once, not relayed again.
     await resolve_and_rate(bot, owner, card, "不满意")
     assert [r.score for r in await bot.services.desk.ratings(number)] == ["不满意"]
+    # The reopened ticket is still its commissioner's: its card offers no 认领 to anyone else.
+    reopened = await api.wait_for(
+        lambda e: e.method == "editMessageText" and e.message_id == card.message_id and "重新办理" in e.text
+    )
+    assert "认领" not in [label for label, _ in reopened.buttons()] and reopened.buttons()
     owner.send("窗口还是要求补交原件。")
     await owner.expect(texts.RATE_COMMENT_RELAYED.format(number=number))
     assert [r.comment for r in await bot.services.desk.ratings(number)] == ["窗口还是要求补交原件。"]
