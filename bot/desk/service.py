@@ -530,6 +530,13 @@ class Desk:
                 f"【新工单】{t.number}「{title}」部门：{t.department or '未指定'}，卡点：{reason.value}；{routed}。"
                 f"请于 {self.fmt(t.accept_due_at)} 前受理。",
             )
+            if assignee is None:
+                # Nobody covers this department: the leaders must hand it to someone before its clock runs out.
+                await self._notify(
+                    s, t, Audience.LEADERS, "unrouted",
+                    f"【待交办】工单 {t.number}「{title}」的部门「{t.department or '未指定'}」没有服务专员，已进入待认领池，"
+                    f"请于 {self.fmt(t.accept_due_at)} 前交办。",
+                )
             await s.flush()
             return await self._public(s, t)
 

@@ -275,3 +275,12 @@ async def test_a_followup_closes_with_its_ticket(staffed: Desk, clock: FakeClock
     clock.set(sh(2026, 10, 20, 9, 30))  # long after the task's deadline
     result = await desk.run_due()
     assert result.followups_overdue == 0 and await _kinds(desk, "leaders") == before
+
+
+async def test_leaders_are_told_of_a_ticket_nobody_covers(staffed: Desk) -> None:
+    desk = staffed
+    t = await desk.create_ticket(TicketCreate(title="无人负责的事项", department="示范市气象局", reason="其他"))
+    assert t.assignee_name == "" and "unrouted" in await _kinds(desk, "leaders")
+    covered = await desk.create_ticket(TicketCreate(title="营业执照", department="市场监管局", reason="其他"))
+    assert covered.assignee_name  # routed to a commissioner of 市场监管局: no alarm
+    assert (await _kinds(desk, "leaders")).count("unrouted") == 1
