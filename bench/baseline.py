@@ -7,23 +7,11 @@ section, body — what Zhitong itself indexes) is cut into CJK characters and ch
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
 import numpy as np
 
-_CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]+|[0-9a-z]+")
-
-
-def char_terms(text: str) -> list[str]:
-    terms: list[str] = []
-    for run in _CJK_RUN.findall(text.lower()):
-        if run.isascii():
-            terms.append(run)
-            continue
-        terms.extend(run)
-        terms.extend(run[i : i + 2] for i in range(len(run) - 1))
-    return terms
+from knowledge.lexical import char_terms  # the same cut Zhitong's character view uses
 
 
 class CharBigramBM25:

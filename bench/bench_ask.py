@@ -18,14 +18,13 @@ import re
 import time
 from pathlib import Path
 
-from common import REPO, SAMPLE, SHARED, fresh_data_dir, pct, peak_rss_mb, settings_for
+from common import REPO, SAMPLE, fresh_data_dir, pct, peak_rss_mb, settings_for
 
 
 def _sentences() -> list[str]:
-    texts = [p.read_text(encoding="utf-8", errors="ignore") for p in sorted((SHARED / "seeds").glob("*.txt"))]
-    texts += [
-        p.read_text(encoding="utf-8", errors="ignore") for p in sorted((SAMPLE / "policies").glob("*.md"))
-    ]
+    # Policy prose shipped in the repository: the demo city's and the two fictional cities' files.
+    files = sorted((SAMPLE / "policies").glob("*.md")) + sorted((REPO / "data" / "eval").glob("*/policies/*"))
+    texts = [p.read_text(encoding="utf-8", errors="ignore") for p in files if p.suffix in (".md", ".txt", ".html")]
     out: list[str] = []
     for text in texts:
         out += [s.strip() for s in re.split(r"(?<=[。；！？])", text) if 12 <= len(s.strip()) <= 200]

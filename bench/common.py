@@ -12,7 +12,6 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "data" / "sample"
-SHARED = REPO.parent / "shared"
 
 # Benchmarks never download anything.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
