@@ -7,7 +7,6 @@ While the owner has an open ticket, free text is relayed to its commissioner ins
 from __future__ import annotations
 
 import logging
-import re
 from typing import Any
 
 from telegram import Update
@@ -17,6 +16,7 @@ from bot.analytics import FeedbackRefused
 from bot.context import BotContext
 from handlers import keyboards, render, texts
 from handlers.common import album_continues, answer_callback, reply_text, send_html, user_id
+from knowledge.answer import answers_a_new_question, reads_as_question
 
 log = logging.getLogger(__name__)
 
@@ -29,11 +29,6 @@ LAST_KEY = "last_question"
 HISTORY_SIZE = 6
 
 
-# With a ticket open, a message is answered instead of relayed only when it reads as a question and the
-# knowledge base answers it well ("公司注销要什么材料"); replies to the commissioner ("材料明天补上")
-# are relayed as before, and the answer carries a 转给专员 button for the cases that were meant for them.
-_QUESTION_MARK = re.compile(r"[?？]|怎么|如何|哪里|哪个|哪些|在哪|什么|多少|几天|多久|能不能|可以吗|是否|吗[。！!]?$")
-ANSWER_WITH_TICKET_CONFIDENCE = 0.45
 
 
 async def answer_question(update: Update, context: BotContext, question: str, *,
@@ -98,9 +93,10 @@ async def on_text(update: Update, context: BotContext) -> None:
     if await take_rating_comment(update, context, message.text):
         return
     ticket = await context.services.desk.open_ticket_for_enterprise(user_id(update))
-    if ticket is not None and _QUESTION_MARK.search(message.text):
+    # With a ticket open, a new question is answered (with a 转给专员 button); anything else is relayed.
+    if ticket is not None and reads_as_question(message.text):
         answer = await context.services.ask(message.text.strip())
-        if answer.intent == "answer" and answer.confidence >= ANSWER_WITH_TICKET_CONFIDENCE:
+        if answers_a_new_question(answer):
             await answer_question(update, context, message.text, open_ticket=ticket)
             return
     if await relay_to_ticket(update, context, message.text):

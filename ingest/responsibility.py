@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 
 from ingest.directory import DepartmentIndex
+from knowledge.departments import loose_name_key
 
 # "牵头单位：市财政局；责任单位：…" — lead roles first: they say who answers for the measure.
 _LEAD_ROLES = "牵头单位|牵头部门|主责单位|主责部门|主办单位"
@@ -20,18 +21,13 @@ _LEAD = re.compile(_LEAD_ROLES)
 # "由市人力资源社会保障局负责" / "（市商务局牵头）" / "本项措施由市数据局负责"
 _BY = re.compile(r"由([\u4e00-\u9fff（）()]{2,40}?)(?:牵头|负责|承担|组织实施|具体实施|受理|统筹)")
 _PAREN_LEAD = re.compile(r"[（(]([\u4e00-\u9fff、]{2,40}?)(?:牵头|负责)[^）)]{0,20}[）)]")
-_PLACE = re.compile(r"^[\u4e00-\u9fff]{0,8}?[省市县区州盟旗](?=[\u4e00-\u9fff]{3,})")
-_FILLER = re.compile(r"[和与及]")
 # Where a lead clause ends: its closing bracket, a full stop or the line end (not "；": 责任单位 follows).
 _CLOSE = re.compile(r"[）)]|[。\n]")
 # A shorter remainder after the last lead is that lead's clause, not the start of another measure.
 _MIN_PIECE = 30
 
 
-def _key(name: str) -> str:
-    """Comparison key: without place prefix, without 和/与/及 (人力资源社会保障局 = 人力资源和社会保障局)."""
-    name = re.sub(r"\s+", "", name)
-    return _FILLER.sub("", _PLACE.sub("", name))
+_key = loose_name_key  # the same key the desk and retrieval resolve names with
 
 
 class ResponsibleDepartments:

@@ -183,6 +183,22 @@ def meta_text(question: str, records: Sequence[Record], *, note: str = "") -> st
     return "\n".join(lines)
 
 
+# With a ticket open, a message is answered instead of relayed only when it reads as a question and the
+# knowledge base answers it well ("公司注销要什么材料"); replies to the commissioner ("材料明天补上")
+# are relayed as before.
+_QUESTION_MARK = re.compile(r"[?？]|怎么|如何|哪里|哪个|哪些|在哪|什么|多少|几天|多久|能不能|可以吗|是否|吗[。！!]?$")
+NEW_QUESTION_CONFIDENCE = 0.45
+
+
+def reads_as_question(text: str) -> bool:
+    return bool(_QUESTION_MARK.search(text))
+
+
+def answers_a_new_question(answer: Answer) -> bool:
+    """True when the knowledge core answered this message well enough to treat it as a new consultation."""
+    return answer.intent == "answer" and answer.confidence >= NEW_QUESTION_CONFIDENCE
+
+
 def strip_desk_expressions(question: str) -> str:
     """The question without its complaint expressions: they say nothing about *what* is needed."""
     for pattern, _ in _DESK_RE:

@@ -91,7 +91,8 @@ def build_alias_map(departments: Mapping[str, Sequence[str]]) -> dict[str, set[s
 _NAME_PLACE = re.compile(r"^[\u4e00-\u9fff]{0,8}?[省市县区州盟旗](?=[\u4e00-\u9fff]{3,})")
 
 
-def _name_key(name: str) -> str:
+def loose_name_key(name: str) -> str:
+    """A department name without its place prefix, 和/与/及 and spaces: 市人力资源社会保障局 = 云川市人力资源和社会保障局."""
     return re.sub(r"[和与及\s]", "", _NAME_PLACE.sub("", normalize(name)))
 
 
@@ -106,8 +107,8 @@ def resolve_department(name: str, departments: Mapping[str, Sequence[str]]) -> t
     if found and len(found) == 1:
         return next(iter(found)), []
     if not found:
-        wanted = _name_key(name)
-        keyed = {c: _name_key(c) for c in departments}
+        wanted = loose_name_key(name)
+        keyed = {c: loose_name_key(c) for c in departments}
         exact = [c for c, k in keyed.items() if k == wanted]
         if len(exact) == 1:
             return exact[0], []
