@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
+from limits import parse as parse_rate
 from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
@@ -148,8 +149,26 @@ class DashboardSettings(BaseModel):
     port: int = 8080
     secret_key: SecretStr = SecretStr("")
     session_max_age_s: int = 8 * 3600
-    lockout_failures: int = 5
-    lockout_minutes: int = 15
+    # Wrong passwords from one client address before the account is locked for that address, and
+    # from all addresses together before it is locked for everyone; both locks last lockout_minutes.
+    lockout_failures: int = Field(default=5, ge=1)
+    lockout_ceiling: int = Field(default=50, ge=1)
+    lockout_minutes: int = Field(default=15, ge=1)
+    # Sign-in attempts admitted before any password is hashed ("N/second|minute|hour", limits syntax).
+    signin_rate_per_address: str = "10/minute"
+    signin_rate_overall: str = "120/minute"
+    # Threads that check passwords, and how many checks may wait for them (more: answered 429).
+    signin_hash_threads: int = Field(default=1, ge=1, le=16)
+    signin_hash_queue: int = Field(default=8, ge=0, le=1000)
+
+    @field_validator("signin_rate_per_address", "signin_rate_overall")
+    @classmethod
+    def _rate(cls, value: str) -> str:
+        try:
+            parse_rate(value)
+        except ValueError as exc:
+            raise ValueError(f"not a rate like '10/minute': {value!r}") from exc
+        return value
     # Mark the session cookie Secure (send only over HTTPS); turn on behind a TLS-terminating proxy.
     https_only: bool = False
 

@@ -15,6 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.clock import Clock
 from bot.config import Settings
 from bot.dashboard.models import StaffCredential
+from bot.dashboard.throttle import HashPool, SignInThrottle
 from bot.desk.states import StaffRole
 from bot.models import Staff
 
@@ -35,6 +36,8 @@ class DashboardState:
     clock: Clock
     desk: Desk
     templates: Jinja2Templates
+    signin_throttle: SignInThrottle
+    hashes: HashPool
     extra: dict[str, Any] = field(default_factory=dict)
 
 

@@ -35,6 +35,7 @@ from bot.clock import Clock, SystemClock, as_utc
 from bot.config import Settings
 from bot.dashboard.csrf import CsrfError, csrf_token
 from bot.dashboard.deps import DashboardState, Forbidden, LoginRequired
+from bot.dashboard.throttle import HashPool, SignInThrottle, SignInThrottleMiddleware
 from bot.db import init_db, make_async_engine, make_sessionmaker
 from bot.desk import errors as desk_errors
 
@@ -193,7 +194,16 @@ def create_app(
 
         desk = Desk(sessions, settings, clock)
     templates = make_templates(settings)
-    state = DashboardState(settings=settings, sessions=sessions, clock=clock, desk=desk, templates=templates)
+    dash = settings.dashboard
+    state = DashboardState(
+        settings=settings,
+        sessions=sessions,
+        clock=clock,
+        desk=desk,
+        templates=templates,
+        signin_throttle=SignInThrottle(dash.signin_rate_per_address, dash.signin_rate_overall),
+        hashes=HashPool(dash.signin_hash_threads, dash.signin_hash_queue),
+    )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -204,6 +214,7 @@ def create_app(
             await engine.dispose()
         else:
             yield
+        state.hashes.shutdown()
 
     app = FastAPI(
         title="政企直通车 工作台", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
@@ -211,7 +222,8 @@ def create_app(
     app.state.dash = state
 
     max_upload = int(settings.ingest.max_file_mb * 1024 * 1024)
-    # Order: the last added runs first. Size limit outermost, then headers, then the session cookie.
+    # Order: the last added runs first. Size limit outermost, then the sign-in throttle (before any
+    # work a refusal does not need), then headers, then the session cookie.
     app.add_middleware(
         SessionMiddleware,
         secret_key=resolve_secret_key(settings),
@@ -221,6 +233,7 @@ def create_app(
         https_only=settings.dashboard.https_only,
     )
     app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(SignInThrottleMiddleware, throttle=state.signin_throttle)
     app.add_middleware(BodyLimitMiddleware, max_bytes=max_upload + UPLOAD_SLACK_BYTES)
 
     _install_error_pages(app, templates)

@@ -18,17 +18,40 @@ def _utc_now() -> datetime:
 
 
 class StaffCredential(SQLModel, table=True):
-    """A staff member's dashboard password (argon2id hash) and lockout counters."""
+    """A staff member's dashboard password (argon2id hash)."""
 
     __tablename__ = "dashboard_credential"
 
     tg_user_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
     password_hash: str = Field(max_length=255)
+    # No longer read or written: failures are counted in SignInGuard. Kept so that databases created
+    # before it keep accepting new rows (the column is NOT NULL); the first migration drops both.
     failed_count: int = 0
     locked_until: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))  # type: ignore[call-overload]
     # Bumped on every password change so cookies issued before it stop working.
     generation: int = 1
     updated_at: datetime = Field(default_factory=_utc_now, sa_type=DateTime(timezone=True))  # type: ignore[call-overload]
+
+
+# The address recorded on the row that counts one account's failures from every address together.
+ALL_ADDRESSES = "*"
+
+
+class SignInGuard(SQLModel, table=True):
+    """Failed sign-ins for one submitted user id: one row per client address, and one (address "*")
+    for all addresses together.
+
+    Rows exist for ids that have no account too, so an unknown id is refused and locked exactly
+    like a known one (nobody learns which ids exist). Idle rows are deleted as sign-ins happen.
+    """
+
+    __tablename__ = "dashboard_signin_guard"
+
+    tg_user_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    address: str = Field(primary_key=True, max_length=64)
+    failed_count: int = 0
+    first_failure_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))  # type: ignore[call-overload]
+    locked_until: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))  # type: ignore[call-overload]
 
 
 class FaqDecision(SQLModel, table=True):

@@ -5,9 +5,13 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 
 from bot.clock import FakeClock
+from bot.dashboard.auth import LockoutPolicy
 from bot.dashboard.main import SESSION_COOKIE
-from bot.dashboard.models import StaffCredential
+from bot.dashboard.models import ALL_ADDRESSES, SignInGuard, StaffCredential
+from bot.dashboard.throttle import HashPool, SignInBusy
 from tests.dashboard.conftest import PASSWORD, Db, csrf_of, sign_in
+
+POLICY = LockoutPolicy(max_failures=5, ceiling=50, minutes=15)
 
 
 def test_password_is_stored_as_argon2id_hash(db: Db) -> None:
@@ -38,7 +42,7 @@ def test_wrong_password_then_lockout(app_client: TestClient, db: Db, clock: Fake
         r = sign_in(app_client, 1001, "wrong-password")
         assert r.status_code == 401 and "用户 ID 或密码错误" in r.text
     r = sign_in(app_client, 1001, "wrong-password")
-    assert r.status_code == 429 and "账户已锁定" in r.text
+    assert r.status_code == 429 and "已暂时锁定" in r.text
     # Locked: even the right password is refused until the lock expires.
     r = sign_in(app_client, 1001)
     assert r.status_code == 429
@@ -160,23 +164,26 @@ def test_parallel_wrong_guesses_verify_at_most_the_limit_then_lock(db: Db, clock
     real_verify = auth.verify_password
 
     def counting(password_hash: str, password: str) -> bool:
-        checked.append(password)
+        checked.append(password_hash)
         return real_verify(password_hash, password)
 
     monkeypatch.setattr(auth, "verify_password", counting)
+    pool = HashPool(workers=2, max_waiting=100)
 
     async def attempt(password: str) -> auth.SignInResult:
-        return await auth.authenticate(db.sessions, tg_user_id=1001, password=password, clock=clock,
-                                       max_failures=5, lockout_minutes=15)
+        return await auth.authenticate(db.sessions, tg_user_id=1001, address="10.0.0.9", password=password,
+                                       clock=clock, policy=POLICY, hashes=pool)
 
     async def burst() -> list[auth.SignInResult]:
         # 30 wrong guesses and the right password, all at once.
         return list(await asyncio.gather(*(attempt(f"wrong-{i}") for i in range(30)), attempt(PASSWORD)))
 
     results = db.run(burst())
-    assert len(checked) <= 5  # at most the limit is ever verified
+    # At most the limit is checked against the real hash; every other attempt costs one dummy check.
+    assert len([h for h in checked if h != auth._DUMMY_HASH]) <= 5
+    assert len(checked) == 31
     assert all(r.outcome is not auth.SignInOutcome.OK for r in results[:30])
-    assert db.get(StaffCredential, 1001).locked_until is not None
+    assert db.get(SignInGuard, (1001, "10.0.0.9")).locked_until is not None
     assert db.run(attempt(PASSWORD)).outcome is auth.SignInOutcome.LOCKED
 
 
@@ -201,3 +208,153 @@ def test_pages_are_not_cached_and_framework_errors_are_chinese(app_client: TestC
     assert "不支持这种请求方式" in wrong_method.text
     bad_body = app_client.post("/login", content=b"\xff\xfe garbage", headers={"content-type": "multipart/form-data; boundary=x"})
     assert bad_body.status_code in (400, 403, 422) and "error parsing" not in bad_body.text
+
+
+def _client_from(app_client: TestClient, address: str) -> TestClient:
+    """Another browser on another machine, talking to the same app."""
+    return TestClient(app_client.app, base_url="http://testserver", client=(address, 50000))
+
+
+def test_a_lock_holds_only_for_the_address_that_earned_it(app_client: TestClient, db: Db) -> None:
+    db.staff(1001, "王专员", departments=["市场监管局"])
+    attacker, owner = _client_from(app_client, "203.0.113.7"), _client_from(app_client, "198.51.100.2")
+    for _ in range(5):
+        r = sign_in(attacker, 1001, "guess")
+    assert r.status_code == 429 and "已暂时锁定" in r.text
+    assert sign_in(attacker, 1001).status_code == 429  # the attacker's address stays locked
+    assert sign_in(owner, 1001).status_code == 303  # the owner, elsewhere, is not locked out
+
+
+def test_the_ceiling_locks_an_account_for_every_address(settings, clock: FakeClock, db: Db) -> None:  # type: ignore[no-untyped-def]
+    from bot.dashboard.main import create_app
+
+    settings.dashboard.lockout_failures = 2
+    settings.dashboard.lockout_ceiling = 6
+    db.staff(1001, "王专员", departments=["市场监管局"])
+    with TestClient(create_app(settings, clock=clock), base_url="http://testserver") as base:
+        for n in range(3):  # three addresses, two wrong guesses each: the ceiling of 6
+            guesser = _client_from(base, f"203.0.113.{n}")
+            assert [sign_in(guesser, 1001, "guess").status_code for _ in range(2)] == [401, 429]
+        assert db.get(SignInGuard, (1001, ALL_ADDRESSES)).locked_until is not None
+        assert sign_in(_client_from(base, "198.51.100.2"), 1001).status_code == 429
+        clock.advance(minutes=16)
+        assert sign_in(_client_from(base, "198.51.100.2"), 1001).status_code == 303
+
+
+def test_every_refusal_costs_one_password_check(app_client: TestClient, db: Db, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Unknown id, locked account, wrong password, id that is not a number: each is one argon2 check,
+    and an unknown id is locked exactly like a real one (no id can be told to exist)."""
+    from bot.dashboard import auth
+
+    db.staff(1001, "王专员", departments=["市场监管局"])
+    checks: list[str] = []
+    real_verify = auth.verify_password
+    monkeypatch.setattr(auth, "verify_password", lambda h, p: checks.append(h) or real_verify(h, p))
+
+    def cost(tg_user_id: str, password: str = "guess") -> tuple[int, int]:
+        before = len(checks)
+        client = _client_from(app_client, f"192.0.2.{len(checks) % 250}")  # a fresh address each time
+        page = client.get("/login")
+        r = client.post("/login", data={"tg_user_id": tg_user_id, "password": password,
+                                        "csrf_token": csrf_of(page.text)}, follow_redirects=False)
+        return r.status_code, len(checks) - before
+
+    assert cost("1001") == (401, 1)
+    assert cost("424242") == (401, 1)
+    assert cost("not-a-number") == (401, 1)
+    for n, uid in enumerate(("1001", "424242")):  # a real and an unknown id, locked the same way
+        locker = _client_from(app_client, f"203.0.113.{50 + n}")
+        replies = [sign_in(locker, int(uid), "guess") for _ in range(5)]
+        assert [r.status_code for r in replies] == [401, 401, 401, 401, 429]
+        before = len(checks)
+        locked = sign_in(locker, int(uid), "guess")
+        assert locked.status_code == 429 and "已暂时锁定" in locked.text and len(checks) - before == 1
+
+
+def test_attempts_over_the_rate_are_refused_before_any_hashing(settings, clock: FakeClock, db: Db, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from bot.dashboard import auth
+    from bot.dashboard.main import create_app
+
+    settings.dashboard.signin_rate_per_address = "3/minute"
+    settings.dashboard.signin_rate_overall = "5/minute"
+    db.staff(1001, "王专员", departments=["市场监管局"])
+    checks: list[str] = []
+    real_verify = auth.verify_password
+    monkeypatch.setattr(auth, "verify_password", lambda h, p: checks.append(h) or real_verify(h, p))
+    with TestClient(create_app(settings, clock=clock), base_url="http://testserver") as base:
+        flooder = _client_from(base, "203.0.113.9")
+        codes = [sign_in(flooder, 1001, f"guess-{i}").status_code for i in range(4)]
+        assert codes == [401, 401, 401, 429] and len(checks) == 3
+        busy = sign_in(flooder, 1001, "guess")
+        assert "登录尝试过于频繁" in busy.text and busy.headers["retry-after"] == "60"
+        # Other addresses share what is left of the overall rate (5/minute, 3 used), then are refused too.
+        others = [sign_in(_client_from(base, f"198.51.100.{n}"), 1001, "guess").status_code for n in range(3)]
+        assert others == [401, 401, 429] and len(checks) == 5
+
+
+def test_the_hash_pool_refuses_what_it_cannot_queue() -> None:
+    import asyncio
+    import threading
+
+    release = threading.Event()
+
+    async def scenario() -> list[object]:
+        pool = HashPool(workers=1, max_waiting=1)
+        running = [asyncio.ensure_future(pool.run(release.wait)) for _ in range(2)]  # one runs, one waits
+        await asyncio.sleep(0.05)
+        try:
+            await pool.run(release.wait)
+            third: object = "admitted"
+        except SignInBusy:
+            third = "busy"
+        release.set()
+        done = await asyncio.gather(*running)
+        after = await pool.run(lambda: "free again")
+        pool.shutdown()
+        return [third, *done, after]
+
+    assert asyncio.run(scenario()) == ["busy", True, True, "free again"]
+
+
+def test_a_sign_in_flood_is_answered_429_while_checks_are_busy(settings, clock: FakeClock, db: Db, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """With the one hashing thread held and its queue full, more sign-ins get 429 at once instead of
+    piling onto the CPU; when the checks finish, sign-in works again."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from bot.dashboard import auth
+    from bot.dashboard.main import create_app
+
+    settings.dashboard.signin_hash_threads = 1
+    settings.dashboard.signin_hash_queue = 1
+    db.staff(1001, "王专员", departments=["市场监管局"])
+    release, entered = threading.Event(), threading.Semaphore(0)
+    real_verify = auth.verify_password
+
+    def slow_verify(password_hash: str, password: str) -> bool:
+        entered.release()
+        release.wait(30)
+        return real_verify(password_hash, password)
+
+    monkeypatch.setattr(auth, "verify_password", slow_verify)
+    with TestClient(create_app(settings, clock=clock), base_url="http://testserver") as base:
+        clients = [_client_from(base, f"203.0.113.{n}") for n in range(3)]
+        pages = [c.get("/login") for c in clients]
+
+        def post(n: int) -> int:
+            data = {"tg_user_id": "1001", "password": "guess", "csrf_token": csrf_of(pages[n].text)}
+            return clients[n].post("/login", data=data, follow_redirects=False).status_code
+
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            held = [pool.submit(post, 0)]
+            assert entered.acquire(timeout=10)  # the one thread is busy with the first check
+            held.append(pool.submit(post, 1))  # the second waits in the queue of one
+            for _ in range(100):
+                if base.app.state.dash.hashes.admitted == 2:
+                    break
+                threading.Event().wait(0.05)
+            assert post(2) == 429  # the third is refused at once
+            release.set()
+            assert [f.result(timeout=30) for f in held] == [401, 401]
+        monkeypatch.setattr(auth, "verify_password", real_verify)
+        assert sign_in(clients[2], 1001).status_code == 303

@@ -101,9 +101,9 @@ def test_wrong_password_locks_out(page: Page, db: Db) -> None:
         sign_in(page, 1001, "wrong-password")
         expect(page.locator(".error-text")).to_have_text("用户 ID 或密码错误。")
     sign_in(page, 1001, "wrong-password")
-    expect(page.locator(".error-text")).to_contain_text("账户已锁定")
+    expect(page.locator(".error-text")).to_contain_text("已暂时锁定")
     sign_in(page, 1001)  # the right password, but locked
-    expect(page.locator(".error-text")).to_contain_text("账户已锁定")
+    expect(page.locator(".error-text")).to_contain_text("已暂时锁定")
     assert "/login" in page.url
 
 

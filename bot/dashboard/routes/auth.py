@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
-from bot.dashboard.auth import SignInOutcome, authenticate, end_sessions
+from bot.dashboard.auth import LockoutPolicy, SignInOutcome, authenticate, end_sessions
 from bot.dashboard.csrf import csrf_token, verify_csrf
 from bot.dashboard.deps import (
     SESSION_GENERATION,
@@ -18,6 +18,7 @@ from bot.dashboard.deps import (
     StateDep,
     load_staff_user,
 )
+from bot.dashboard.throttle import BUSY_MESSAGE, RETRY_AFTER_S, SignInBusy
 
 router = APIRouter()
 
@@ -57,14 +58,25 @@ async def login(
 ) -> Response:
     uid = int(tg_user_id.strip()) if tg_user_id.strip().lstrip("-").isdigit() else None
     dash = state.settings.dashboard
-    result = await authenticate(
-        state.sessions,
-        tg_user_id=uid,
-        password=password,
-        clock=state.clock,
-        max_failures=dash.lockout_failures,
-        lockout_minutes=dash.lockout_minutes,
-    )
+    # Behind nginx, uvicorn's proxy_headers put the forwarded client address here. The request rate
+    # was checked before this route ran (SignInThrottleMiddleware); the hash pool may still be full.
+    address = request.client.host if request.client is not None else "unknown"
+    try:
+        result = await authenticate(
+            state.sessions,
+            tg_user_id=uid,
+            address=address,
+            password=password,
+            clock=state.clock,
+            policy=LockoutPolicy(dash.lockout_failures, dash.lockout_ceiling, dash.lockout_minutes),
+            hashes=state.hashes,
+        )
+    except SignInBusy:
+        busy = _login_page(
+            request, state, error=BUSY_MESSAGE, next=safe_next(next), tg_user_id=tg_user_id, status=429
+        )
+        busy.headers["Retry-After"] = str(RETRY_AFTER_S)
+        return busy
     # A credential alone is not enough: the person must still be active staff in the desk.
     found = (
         await load_staff_user(session, uid)
