@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from bot.clock import FakeClock
 from bot.dashboard.auth import LockoutPolicy
-from bot.dashboard.main import SESSION_COOKIE
+from bot.dashboard.main import SESSION_COOKIE, create_app
 from bot.dashboard.models import ALL_ADDRESSES, SignInGuard, StaffCredential
 from bot.dashboard.throttle import HashPool, SignInBusy
 from tests.dashboard.conftest import PASSWORD, Db, csrf_of, sign_in
@@ -210,38 +216,52 @@ def test_pages_are_not_cached_and_framework_errors_are_chinese(app_client: TestC
     assert bad_body.status_code in (400, 403, 422) and "error parsing" not in bad_body.text
 
 
-def _client_from(app_client: TestClient, address: str) -> TestClient:
-    """Another browser on another machine, talking to the same app."""
-    return TestClient(app_client.app, base_url="http://testserver", client=(address, 50000))
+@contextmanager
+def behind_proxy(settings, clock: FakeClock) -> Iterator[tuple[TestClient, FastAPI]]:  # type: ignore[no-untyped-def]
+    """The app as a city runs it behind nginx: uvicorn's proxy-headers middleware takes the client
+    address from X-Forwarded-For, so each request can come from an address of the test's choosing."""
+    app = create_app(settings, clock=clock)
+    with TestClient(ProxyHeadersMiddleware(app, trusted_hosts="*"), base_url="http://testserver") as client:
+        yield client, app
 
 
-def test_a_lock_holds_only_for_the_address_that_earned_it(app_client: TestClient, db: Db) -> None:
+def sign_in_from(client: TestClient, address: str, tg_user_id: int | str, password: str = PASSWORD) -> Any:
+    headers = {"X-Forwarded-For": address}
+    page = client.get("/login", headers=headers)
+    return client.post(
+        "/login",
+        data={"tg_user_id": str(tg_user_id), "password": password, "csrf_token": csrf_of(page.text)},
+        headers=headers,
+        follow_redirects=False,
+    )
+
+
+def test_a_lock_holds_only_for_the_address_that_earned_it(settings, clock: FakeClock, db: Db) -> None:  # type: ignore[no-untyped-def]
     db.staff(1001, "王专员", departments=["市场监管局"])
-    attacker, owner = _client_from(app_client, "203.0.113.7"), _client_from(app_client, "198.51.100.2")
-    for _ in range(5):
-        r = sign_in(attacker, 1001, "guess")
-    assert r.status_code == 429 and "已暂时锁定" in r.text
-    assert sign_in(attacker, 1001).status_code == 429  # the attacker's address stays locked
-    assert sign_in(owner, 1001).status_code == 303  # the owner, elsewhere, is not locked out
+    attacker, owner = "203.0.113.7", "198.51.100.2"
+    with behind_proxy(settings, clock) as (client, _):
+        for _ in range(5):
+            r = sign_in_from(client, attacker, 1001, "guess")
+        assert r.status_code == 429 and "已暂时锁定" in r.text
+        assert sign_in_from(client, attacker, 1001).status_code == 429  # the attacker's address stays locked
+        assert sign_in_from(client, owner, 1001).status_code == 303  # the owner, elsewhere, is not locked out
 
 
 def test_the_ceiling_locks_an_account_for_every_address(settings, clock: FakeClock, db: Db) -> None:  # type: ignore[no-untyped-def]
-    from bot.dashboard.main import create_app
-
     settings.dashboard.lockout_failures = 2
     settings.dashboard.lockout_ceiling = 6
     db.staff(1001, "王专员", departments=["市场监管局"])
-    with TestClient(create_app(settings, clock=clock), base_url="http://testserver") as base:
+    with behind_proxy(settings, clock) as (client, _):
         for n in range(3):  # three addresses, two wrong guesses each: the ceiling of 6
-            guesser = _client_from(base, f"203.0.113.{n}")
-            assert [sign_in(guesser, 1001, "guess").status_code for _ in range(2)] == [401, 429]
+            codes = [sign_in_from(client, f"203.0.113.{n}", 1001, "guess").status_code for _ in range(2)]
+            assert codes == [401, 429]
         assert db.get(SignInGuard, (1001, ALL_ADDRESSES)).locked_until is not None
-        assert sign_in(_client_from(base, "198.51.100.2"), 1001).status_code == 429
+        assert sign_in_from(client, "198.51.100.2", 1001).status_code == 429
         clock.advance(minutes=16)
-        assert sign_in(_client_from(base, "198.51.100.2"), 1001).status_code == 303
+        assert sign_in_from(client, "198.51.100.2", 1001).status_code == 303
 
 
-def test_every_refusal_costs_one_password_check(app_client: TestClient, db: Db, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_every_refusal_costs_one_password_check(settings, clock: FakeClock, db: Db, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """Unknown id, locked account, wrong password, id that is not a number: each is one argon2 check,
     and an unknown id is locked exactly like a real one (no id can be told to exist)."""
     from bot.dashboard import auth
@@ -251,29 +271,25 @@ def test_every_refusal_costs_one_password_check(app_client: TestClient, db: Db, 
     real_verify = auth.verify_password
     monkeypatch.setattr(auth, "verify_password", lambda h, p: checks.append(h) or real_verify(h, p))
 
-    def cost(tg_user_id: str, password: str = "guess") -> tuple[int, int]:
-        before = len(checks)
-        client = _client_from(app_client, f"192.0.2.{len(checks) % 250}")  # a fresh address each time
-        page = client.get("/login")
-        r = client.post("/login", data={"tg_user_id": tg_user_id, "password": password,
-                                        "csrf_token": csrf_of(page.text)}, follow_redirects=False)
-        return r.status_code, len(checks) - before
+    with behind_proxy(settings, clock) as (client, _):
 
-    assert cost("1001") == (401, 1)
-    assert cost("424242") == (401, 1)
-    assert cost("not-a-number") == (401, 1)
-    for n, uid in enumerate(("1001", "424242")):  # a real and an unknown id, locked the same way
-        locker = _client_from(app_client, f"203.0.113.{50 + n}")
-        replies = [sign_in(locker, int(uid), "guess") for _ in range(5)]
-        assert [r.status_code for r in replies] == [401, 401, 401, 401, 429]
-        before = len(checks)
-        locked = sign_in(locker, int(uid), "guess")
-        assert locked.status_code == 429 and "已暂时锁定" in locked.text and len(checks) - before == 1
+        def cost(address: str, tg_user_id: str) -> tuple[int, int]:
+            before = len(checks)
+            return sign_in_from(client, address, tg_user_id, "guess").status_code, len(checks) - before
+
+        assert cost("192.0.2.1", "1001") == (401, 1)
+        assert cost("192.0.2.2", "424242") == (401, 1)
+        assert cost("192.0.2.3", "not-a-number") == (401, 1)
+        for n, uid in enumerate(("1001", "424242")):  # a real and an unknown id, locked the same way
+            locker = f"203.0.113.{50 + n}"
+            assert [cost(locker, uid)[0] for _ in range(5)] == [401, 401, 401, 401, 429]
+            status, checked = cost(locker, uid)
+            assert (status, checked) == (429, 1)
+            assert "已暂时锁定" in sign_in_from(client, locker, uid, "guess").text
 
 
 def test_attempts_over_the_rate_are_refused_before_any_hashing(settings, clock: FakeClock, db: Db, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     from bot.dashboard import auth
-    from bot.dashboard.main import create_app
 
     settings.dashboard.signin_rate_per_address = "3/minute"
     settings.dashboard.signin_rate_overall = "5/minute"
@@ -281,14 +297,13 @@ def test_attempts_over_the_rate_are_refused_before_any_hashing(settings, clock: 
     checks: list[str] = []
     real_verify = auth.verify_password
     monkeypatch.setattr(auth, "verify_password", lambda h, p: checks.append(h) or real_verify(h, p))
-    with TestClient(create_app(settings, clock=clock), base_url="http://testserver") as base:
-        flooder = _client_from(base, "203.0.113.9")
-        codes = [sign_in(flooder, 1001, f"guess-{i}").status_code for i in range(4)]
+    with behind_proxy(settings, clock) as (client, _):
+        codes = [sign_in_from(client, "203.0.113.9", 1001, f"guess-{i}").status_code for i in range(4)]
         assert codes == [401, 401, 401, 429] and len(checks) == 3
-        busy = sign_in(flooder, 1001, "guess")
+        busy = sign_in_from(client, "203.0.113.9", 1001, "guess")
         assert "登录尝试过于频繁" in busy.text and busy.headers["retry-after"] == "60"
         # Other addresses share what is left of the overall rate (5/minute, 3 used), then are refused too.
-        others = [sign_in(_client_from(base, f"198.51.100.{n}"), 1001, "guess").status_code for n in range(3)]
+        others = [sign_in_from(client, f"198.51.100.{n}", 1001, "guess").status_code for n in range(3)]
         assert others == [401, 401, 429] and len(checks) == 5
 
 
@@ -323,7 +338,6 @@ def test_a_sign_in_flood_is_answered_429_while_checks_are_busy(settings, clock: 
     from concurrent.futures import ThreadPoolExecutor
 
     from bot.dashboard import auth
-    from bot.dashboard.main import create_app
 
     settings.dashboard.signin_hash_threads = 1
     settings.dashboard.signin_hash_queue = 1
@@ -337,24 +351,21 @@ def test_a_sign_in_flood_is_answered_429_while_checks_are_busy(settings, clock: 
         return real_verify(password_hash, password)
 
     monkeypatch.setattr(auth, "verify_password", slow_verify)
-    with TestClient(create_app(settings, clock=clock), base_url="http://testserver") as base:
-        clients = [_client_from(base, f"203.0.113.{n}") for n in range(3)]
-        pages = [c.get("/login") for c in clients]
+    with behind_proxy(settings, clock) as (client, app):
 
         def post(n: int) -> int:
-            data = {"tg_user_id": "1001", "password": "guess", "csrf_token": csrf_of(pages[n].text)}
-            return clients[n].post("/login", data=data, follow_redirects=False).status_code
+            return int(sign_in_from(client, f"203.0.113.{n}", 1001, "guess").status_code)
 
         with ThreadPoolExecutor(max_workers=2) as pool:
             held = [pool.submit(post, 0)]
             assert entered.acquire(timeout=10)  # the one thread is busy with the first check
             held.append(pool.submit(post, 1))  # the second waits in the queue of one
             for _ in range(100):
-                if base.app.state.dash.hashes.admitted == 2:
+                if app.state.dash.hashes.admitted == 2:
                     break
                 threading.Event().wait(0.05)
             assert post(2) == 429  # the third is refused at once
             release.set()
             assert [f.result(timeout=30) for f in held] == [401, 401]
         monkeypatch.setattr(auth, "verify_password", real_verify)
-        assert sign_in(clients[2], 1001).status_code == 303
+        assert sign_in_from(client, "203.0.113.2", 1001).status_code == 303

@@ -10,6 +10,11 @@ import pytest
 
 from bot.config import Settings, load_settings
 from tests.auxil.postgres import throwaway_database
+from tests.dashboard.test_auth import (  # noqa: F401  (the guard rows' upsert is dialect-specific)
+    test_a_lock_holds_only_for_the_address_that_earned_it,
+    test_parallel_wrong_guesses_verify_at_most_the_limit_then_lock,
+    test_the_ceiling_locks_an_account_for_every_address,
+)
 from tests.dashboard.test_report_knowledge import (  # noqa: F401  (collected again, here on PostgreSQL)
     test_knowledge_page_questions_of_the_week,
     test_report_page_chart_and_xlsx,
