@@ -60,6 +60,10 @@ class RetrievalSettings(BaseModel):
     min_confidence: float = Field(default=0.05, ge=0.0, le=1.0)
     dense_floor: float = Field(default=0.20, ge=-1.0, le=1.0)
     dense_ceil: float = Field(default=0.50, ge=-1.0, le=1.0)
+    # Up to this many records, dense scores are exact (every record's cosine, from an in-memory copy of
+    # the vectors, ~2 KB per record): answers are then a function of the knowledge base alone. Above it,
+    # Chroma's approximate (HNSW) neighbours are used and low-ranked scores may vary between ingests.
+    exact_dense_max_records: int = Field(default=100_000, ge=0)
 
 
 class LLMSettings(BaseModel):

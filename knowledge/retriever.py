@@ -1,4 +1,5 @@
-"""Hybrid retrieval: dense (Chroma) + lexical (BM25), min-max linear fusion, alias resolution.
+"""Hybrid retrieval: dense (exact cosine over the stored vectors) + lexical (BM25), min-max linear
+fusion, alias resolution.
 
 Scores of the two retrievers live on different scales, so each candidate list is min-max normalised
 and fused as `w * dense + (1 - w) * lexical` with `w = retrieval.dense_weight` (NOTES.md: lexical
@@ -149,6 +150,48 @@ class HybridRetriever:
         self.store = store
         self.embedder = embedder
         self.settings = settings
+        self._vectors, self._has_vector = self._load_vectors()
+
+    def _load_vectors(self) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """Unit-length copies of the records' stored vectors, row i for index.records[i], when the base
+        is small enough for exact dense scoring (retrieval.exact_dense_max_records).
+
+        Chroma's HNSW search is approximate: two clean ingests of one corpus built different graphs and
+        gave lower-ranked matches dense candidate sets, hence min-max normalised scores, that differed
+        by up to 0.06. Scoring every record exactly makes an answer a function of the knowledge base.
+        """
+        records = self.index.records
+        if self.store is None or not records or len(records) > self.settings.exact_dense_max_records:
+            return None, None
+        matrix, found = self.store.vectors_for([r.id for r in records])
+        norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+        np.divide(matrix, norms, out=matrix, where=norms > 0)
+        return matrix, found
+
+    def _dense(self, vector: np.ndarray, n: int) -> dict[int, float]:
+        """Record position → cosine similarity of the `n` nearest records."""
+        if self._vectors is None or self._has_vector is None:
+            assert self.store is not None
+            scores: dict[int, float] = {}
+            for rid, sim in self.store.query_embedding(vector, n):
+                pos = self.index.by_id.get(rid)
+                # Only ids present in kb_record are trusted (an interrupted ingest leaves orphans).
+                if pos is not None:
+                    scores[pos] = sim
+            return scores
+        query = np.asarray(vector, dtype=np.float32)
+        norm = float(np.linalg.norm(query))
+        sims = self._vectors @ (query / norm if norm > 0 else query)
+        sims[~self._has_vector] = -np.inf
+        n = min(n, int(self._has_vector.sum()))
+        if n <= 0:
+            return {}
+        # Everything at least as close as the n-th best (ties included), then ordered by similarity and,
+        # among equals, by position: the same base and question always give the same candidates.
+        kth = np.partition(sims, len(sims) - n)[len(sims) - n]
+        near = np.flatnonzero(sims >= kth)
+        order = near[np.lexsort((near, -sims[near]))][:n]
+        return {int(pos): float(sims[pos]) for pos in order}
 
     def embed(self, questions: Sequence[str]) -> list[np.ndarray | None]:
         """Query vectors for ``questions`` in one batch (None for each when there is no dense side)."""
@@ -168,11 +211,7 @@ class HybridRetriever:
         if self.store is not None and self.embedder is not None and self.index.records:
             if vector is None:
                 vector = self.embedder.embed_query(question)
-            for rid, sim in self.store.query_embedding(vector, n):
-                pos = self.index.by_id.get(rid)
-                # Only ids present in kb_record are trusted (an interrupted ingest leaves orphans).
-                if pos is not None:
-                    dense_scores[pos] = sim
+            dense_scores = self._dense(vector, n)
         lexical_scores = {h.index: h.score for h in self.index.lexical.search(query_terms, n)}
         c = self.settings.char_weight
         char_scores = (

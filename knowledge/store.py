@@ -141,6 +141,28 @@ class VectorStore:
     def count(self) -> int:
         return int(self._collection.count())
 
+    def vectors_for(self, ids: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """The stored vectors of `ids`, row i for ids[i] (float32), and which rows were found.
+
+        Rows of ids without a stored vector (an interrupted ingest, a vector not written yet) are zero
+        and marked False, so they can never rank as near.
+        """
+        dimension = self.embedder.dimension
+        matrix = np.zeros((len(ids), dimension), dtype=np.float32)
+        found = np.zeros(len(ids), dtype=bool)
+        position = {rid: i for i, rid in enumerate(ids)}
+        for start in range(0, len(ids), MAX_BATCH):
+            got = self._collection.get(ids=list(ids[start : start + MAX_BATCH]), include=["embeddings"])
+            embeddings = got.get("embeddings")
+            if embeddings is None:
+                continue
+            for rid, vector in zip(got["ids"], embeddings, strict=True):
+                i = position.get(rid)
+                if i is not None and len(vector) == dimension:
+                    matrix[i] = vector
+                    found[i] = True
+        return matrix, found
+
     def _query_count(self) -> int:
         """The count for clamping n_results: cached; a stale value is harmless (Chroma clamps too)."""
         known = self._known_count

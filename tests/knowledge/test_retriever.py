@@ -124,3 +124,47 @@ def test_generic_old_names_resolve_when_the_directory_has_no_aliases() -> None:
     # The directory's own alias wins over the generic one.
     own = KnowledgeIndex(records, {"广东省市场监督管理局": [], "国家税务总局广东省税务局": ["工商局"]})
     assert own.mentioned_departments("工商局在哪")[0] == ["国家税务总局广东省税务局"]
+
+
+def _many_records(n: int, distinct: int) -> list[Record]:
+    """n records sharing `distinct` texts: the same matter listed by many offices, as real directories
+    do (Guangdong lists one service under dozens of departments). Equal vectors are where an
+    approximate index's answer depends on how it was built."""
+    import random
+
+    rng = random.Random(3)
+    words = "营业执照 食品经营 排污许可 发票 社保 公积金 消防 施工许可 税务登记 出口退税 稳岗补贴 招聘 注销 变更 备案 年检".split()
+    texts = [" ".join(rng.sample(words, 4)) for _ in range(distinct)]
+    return [_record(i, f"事项{i}", "示范市税务局", text=texts[i % distinct]) for i in range(n)]
+
+
+def test_dense_scores_are_exact_whatever_order_the_store_was_built_in(tmp_path, hash_embedder: HashEmbedder) -> None:  # type: ignore[no-untyped-def]
+    """Two clean ingests of one corpus (vectors written in different orders and batches) rank every
+    question identically, down to the last candidate's score, and each dense score is the exact cosine."""
+    from bot.config import load_settings
+
+    records = _many_records(3000, distinct=60)
+    retrievers = []
+    for name, order, batch in (("a", records, 3000), ("b", list(reversed(records)), 97)):
+        store = VectorStore(load_settings(tmp_path / "absent.toml", data_dir=tmp_path / name), hash_embedder)
+        for start in range(0, len(order), batch):
+            store.upsert(order[start : start + batch])
+        retrievers.append(HybridRetriever(KnowledgeIndex(records, DEPARTMENTS), store, hash_embedder, RetrievalSettings()))
+    matrix = hash_embedder.embed_documents([r.text for r in records])
+    for question in ("发票 社保 注销", "食品经营 变更", "消防 施工许可 备案", "出口退税"):
+        first, second = (r.search(question, k=40) for r in retrievers)
+        assert [(h.record.id, h.score, h.dense) for h in first.hits] == [
+            (h.record.id, h.score, h.dense) for h in second.hits
+        ]
+        exact = matrix @ hash_embedder.embed_query(question)
+        nearest = sorted(range(len(records)), key=lambda i: (-exact[i], i))[:40]
+        dense = retrievers[0]._dense(hash_embedder.embed_query(question), 40)
+        assert list(dense) == nearest  # the exact nearest, ties in record order
+        assert all(abs(dense[pos] - exact[pos]) < 1e-5 for pos in nearest)
+
+
+def test_records_without_a_stored_vector_never_rank_as_near(settings: Settings, hash_embedder: HashEmbedder) -> None:
+    store = VectorStore(settings, hash_embedder)
+    store.upsert(RECORDS[:2])  # the last two records' vectors were never written (an interrupted ingest)
+    retriever = HybridRetriever(KnowledgeIndex(RECORDS, DEPARTMENTS), store, hash_embedder, RetrievalSettings())
+    assert set(retriever._dense(hash_embedder.embed_query("排污许可证核发"), 10)) == {0, 1}
