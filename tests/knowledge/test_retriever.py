@@ -133,7 +133,7 @@ def _many_records(n: int, distinct: int) -> list[Record]:
     import random
 
     rng = random.Random(3)
-    words = "营业执照 食品经营 排污许可 发票 社保 公积金 消防 施工许可 税务登记 出口退税 稳岗补贴 招聘 注销 变更 备案 年检".split()
+    words = ["营业执照", "食品经营", "排污许可", "发票", "社保", "公积金", "消防", "施工许可", "税务登记", "出口退税", "稳岗补贴", "招聘", "注销", "变更", "备案", "年检"]
     texts = [" ".join(rng.sample(words, 4)) for _ in range(distinct)]
     return [_record(i, f"事项{i}", "示范市税务局", text=texts[i % distinct]) for i in range(n)]
 
