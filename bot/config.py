@@ -27,6 +27,15 @@ class DatabaseSettings(BaseModel):
     # postgresql+asyncpg://user@127.0.0.1:5432/zhitong (sync code derives the matching sync driver).
     url: str = ""
     echo: bool = False
+    # Connection pool per process (PostgreSQL; SQLite ignores these). Every process that opens the
+    # database (bot, answer worker, dashboard, each webhook worker, CLI) holds up to
+    # pool_size + max_overflow connections: keep processes × that under PostgreSQL's max_connections.
+    pool_size: int = Field(default=5, ge=1, le=200)
+    max_overflow: int = Field(default=5, ge=0, le=200)
+    # Seconds to wait for a free pooled connection before the request is answered "系统繁忙".
+    pool_timeout_s: float = Field(default=10.0, gt=0)
+    # Tries to open a connection while the server answers "too many clients" (with growing pauses).
+    connect_attempts: int = Field(default=6, ge=1, le=50)
 
 
 class VectorSettings(BaseModel):

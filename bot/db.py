@@ -6,13 +6,31 @@ sync engine from the same URL. Both point at the same database.
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+import logging
+import time
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import StaticPool
+from sqlalchemy.util import await_only
 from sqlmodel import Session, SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+
+if TYPE_CHECKING:
+    from bot.config import DatabaseSettings
+
+log = logging.getLogger(__name__)
+
+# SQLSTATEs that mean "the server is full right now", not "something is wrong": too_many_connections,
+# cannot_connect_now (starting up or shutting down).
+_BUSY_SQLSTATES = {"53300", "57P03"}
+_BUSY_WORDS = ("too many clients", "too many connections", "remaining connection slots")
+
+BUSY_MESSAGE = "系统繁忙，请稍后再试。"
 
 _ASYNC_TO_SYNC = {
     "sqlite+aiosqlite": "sqlite",
@@ -44,27 +62,78 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cursor.close()
 
 
-def _engine_kwargs(url: str) -> dict[str, Any]:
+def is_database_busy(error: BaseException | None) -> bool:
+    """The database cannot take this request now (server full, or no pooled connection came free in
+    time): the caller answers "系统繁忙" instead of showing a raw error."""
+    while error is not None:
+        if isinstance(error, sa_exc.TimeoutError):  # QueuePool: no connection came free in time
+            return True
+        if getattr(error, "sqlstate", None) in _BUSY_SQLSTATES or getattr(error, "pgcode", None) in _BUSY_SQLSTATES:
+            return True
+        if isinstance(error, sa_exc.DBAPIError | OSError) and any(w in str(error).lower() for w in _BUSY_WORDS):
+            return True
+        error = getattr(error, "orig", None) or error.__cause__
+    return False
+
+
+def _retry_when_busy(engine: Engine, attempts: int, in_greenlet: bool) -> None:
+    """Open connections again, after growing pauses, while the server says it is full.
+
+    Eight processes claiming tickets at once used to get raw "too many clients" errors. The pause is
+    asyncio's when the engine is async (this runs inside SQLAlchemy's greenlet, so awaiting is allowed
+    and the event loop keeps serving), time.sleep otherwise.
+    """
+
+    def pause(seconds: float) -> None:
+        log.warning("database full; retrying the connection in %.2f s", seconds)
+        if in_greenlet:
+            await_only(asyncio.sleep(seconds))
+        else:
+            time.sleep(seconds)
+
+    @event.listens_for(engine, "do_connect")
+    def connect(dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
+        retrying = Retrying(
+            stop=stop_after_attempt(attempts),
+            wait=wait_exponential_jitter(initial=0.1, max=2.0),
+            retry=retry_if_exception(is_database_busy),
+            sleep=pause,
+            reraise=True,
+        )
+        return retrying(dialect.connect, *cargs, **cparams)
+
+
+def _engine_kwargs(url: str, database: DatabaseSettings | None) -> dict[str, Any]:
     if url.startswith("sqlite") and (":memory:" in url or url.rstrip("/").endswith("sqlite:")):
         return {"poolclass": StaticPool, "connect_args": {"check_same_thread": False}}
     if url.startswith("sqlite"):
         return {"connect_args": {"check_same_thread": False}}
-    return {"pool_pre_ping": True}
+    kwargs: dict[str, Any] = {"pool_pre_ping": True}
+    if database is not None:
+        kwargs.update(
+            pool_size=database.pool_size, max_overflow=database.max_overflow, pool_timeout=database.pool_timeout_s
+        )
+    return kwargs
 
 
-def make_async_engine(url: str, echo: bool = False) -> AsyncEngine:
+def make_async_engine(url: str, echo: bool = False, *, database: DatabaseSettings | None = None) -> AsyncEngine:
+    """`database`: pool sizes and connect retries from config (defaults: SQLAlchemy's pool, 6 tries)."""
     url = async_url(url)
-    engine = create_async_engine(url, echo=echo, **_engine_kwargs(url))
+    engine = create_async_engine(url, echo=echo, **_engine_kwargs(url, database))
     if url.startswith("sqlite"):
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+    else:
+        _retry_when_busy(engine.sync_engine, database.connect_attempts if database else 6, in_greenlet=True)
     return engine
 
 
-def make_sync_engine(url: str, echo: bool = False) -> Engine:
+def make_sync_engine(url: str, echo: bool = False, *, database: DatabaseSettings | None = None) -> Engine:
     url = sync_url(url)
-    engine = create_engine(url, echo=echo, **_engine_kwargs(url))
+    engine = create_engine(url, echo=echo, **_engine_kwargs(url, database))
     if url.startswith("sqlite"):
         event.listen(engine, "connect", _sqlite_pragmas)
+    else:
+        _retry_when_busy(engine, database.connect_attempts if database else 6, in_greenlet=False)
     return engine
 
 

@@ -535,7 +535,7 @@ class Services:
         """
         from bot.desk.service import Desk
 
-        engine = make_async_engine(settings.database_url, echo=settings.database.echo)
+        engine = make_async_engine(settings.database_url, echo=settings.database.echo, database=settings.database)
         await init_db(engine)
         sessions = make_sessionmaker(engine)
         owns = knowledge is None

@@ -10,6 +10,7 @@ from telegram.constants import ChatType
 from telegram.ext import ApplicationHandlerStop
 
 from bot.context import BotContext
+from bot.db import is_database_busy
 from handlers import texts
 from handlers.common import answer_callback, reply_text
 
@@ -21,14 +22,19 @@ FLOOD_ALBUM_KEY = "flood_album"  # media_group_id the flood gate counted last fo
 async def on_error(update: object, context: BotContext) -> None:
     """Log the exception with an error id and tell the user politely (no internals in the chat)."""
     error_id = uuid.uuid4().hex[:8]
-    log.error("error %s while handling an update", error_id, exc_info=context.error)
+    busy = is_database_busy(context.error)
+    if busy:  # a full database is a load condition, not a bug: no traceback, a plain "busy" to the user
+        log.warning("error %s: database busy (%s)", error_id, type(context.error).__name__)
+    else:
+        log.error("error %s while handling an update", error_id, exc_info=context.error)
     if not isinstance(update, Update):
         return
+    text = texts.BUSY if busy else texts.ERROR_GENERIC.format(error_id=error_id)
     try:
         if update.callback_query is not None:
-            await answer_callback(update, texts.ERROR_GENERIC.format(error_id=error_id), alert=True)
+            await answer_callback(update, text, alert=True)
         elif update.effective_chat is not None:
-            await reply_text(update, context, texts.ERROR_GENERIC.format(error_id=error_id))
+            await reply_text(update, context, text)
     except Exception:  # the error reply itself failed (e.g. network): the log has everything
         log.warning("could not send the error reply for %s", error_id, exc_info=True)
 

@@ -823,7 +823,7 @@ def ingest_paths(
     report = IngestReport()
     own_engine = engine is None
     if engine is None:
-        engine = make_sync_engine(settings.database_url, echo=settings.database.echo)
+        engine = make_sync_engine(settings.database_url, echo=settings.database.echo, database=settings.database)
     try:
         init_db_sync(engine)
         _ensure_generation(engine)

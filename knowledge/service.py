@@ -157,7 +157,7 @@ class KnowledgeService:
     @classmethod
     def open(cls, settings: Settings, *, store: VectorStore | None = None) -> KnowledgeService:
         """Load the embedder and the vector store and build the lexical index from kb_record."""
-        engine = make_sync_engine(settings.database_url, echo=settings.database.echo)
+        engine = make_sync_engine(settings.database_url, echo=settings.database.echo, database=settings.database)
         init_db_sync(engine)
         embedder = store.embedder if store is not None else make_embedder(settings.embedder)
         service = cls(settings, engine, embedder, store or VectorStore(settings, embedder))

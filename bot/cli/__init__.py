@@ -72,4 +72,14 @@ def _register_all() -> None:
 
 def main() -> None:
     _register_all()
-    app()
+    try:
+        app()
+    except Exception as exc:
+        # Imported here: bot.db pulls in SQLAlchemy, which `zhitong --help` and most commands' argument
+        # errors never need.
+        from bot.db import BUSY_MESSAGE, is_database_busy
+
+        if not is_database_busy(exc):
+            raise
+        typer.echo(f"{BUSY_MESSAGE}（数据库连接已满）未做任何更改。", err=True)
+        raise SystemExit(75) from None  # EX_TEMPFAIL: try again later

@@ -36,7 +36,7 @@ from bot.config import Settings
 from bot.dashboard.csrf import CsrfError, csrf_token
 from bot.dashboard.deps import DashboardState, Forbidden, LoginRequired
 from bot.dashboard.throttle import HashPool, SignInThrottle, SignInThrottleMiddleware
-from bot.db import init_db, make_async_engine, make_sessionmaker
+from bot.db import BUSY_MESSAGE, init_db, is_database_busy, make_async_engine, make_sessionmaker
 from bot.desk import errors as desk_errors
 
 log = logging.getLogger(__name__)
@@ -186,7 +186,7 @@ def create_app(
     """The dashboard app. Without `sessions`, it opens the configured database itself."""
     engine: AsyncEngine | None = None
     if sessions is None:
-        engine = make_async_engine(settings.database_url, echo=settings.database.echo)
+        engine = make_async_engine(settings.database_url, echo=settings.database.echo, database=settings.database)
         sessions = make_sessionmaker(engine)
     clock = clock or SystemClock()
     if desk is None:
@@ -316,6 +316,11 @@ def _install_error_pages(app: FastAPI, templates: Jinja2Templates) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
+        if is_database_busy(exc):
+            log.warning("dashboard: database busy on %s %s", request.method, request.url.path)
+            busy = error_page(request, templates, 503, "系统繁忙", BUSY_MESSAGE + " 未做任何更改。")
+            busy.headers["Retry-After"] = "5"
+            return busy
         # Details stay in the log; the page shows only an id to quote to the administrator.
         error_id = secrets.token_hex(4)
         log.error("dashboard error %s on %s %s", error_id, request.method, request.url.path, exc_info=exc)

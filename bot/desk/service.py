@@ -173,7 +173,7 @@ class Desk:
         """Engine + tables + Desk from settings (CLI and scripts); call `aclose()` when done."""
         from bot.db import init_db, make_async_engine, make_sessionmaker
 
-        engine = make_async_engine(settings.database_url, echo=settings.database.echo)
+        engine = make_async_engine(settings.database_url, echo=settings.database.echo, database=settings.database)
         await init_db(engine)
         desk = cls(make_sessionmaker(engine), settings, clock)
         desk._engine = engine
