@@ -72,9 +72,8 @@ def test_a_server_that_stays_full_is_reported_busy_not_raw(limited: tuple[str, s
     held = _occupy(sync_url, 2)
     try:
         engine = make_sync_engine(url, database=DatabaseSettings(connect_attempts=2))
-        with pytest.raises(Exception) as failure:
-            with engine.connect():
-                pass
+        with pytest.raises(Exception) as failure, engine.connect():
+            pass
         assert is_database_busy(failure.value)
         engine.dispose()
     finally:
@@ -85,9 +84,8 @@ def test_a_server_that_stays_full_is_reported_busy_not_raw(limited: tuple[str, s
 def test_an_exhausted_pool_is_reported_busy(limited: tuple[str, str, str]) -> None:
     url, _, _ = limited
     engine = make_sync_engine(url, database=DatabaseSettings(pool_size=1, max_overflow=0, pool_timeout_s=0.2))
-    with engine.connect(), pytest.raises(Exception) as failure:
-        with engine.connect():
-            pass
+    with engine.connect(), pytest.raises(Exception) as failure, engine.connect():
+        pass
     assert is_database_busy(failure.value)
     assert not is_database_busy(ValueError("something else"))
     engine.dispose()
