@@ -86,6 +86,13 @@ class LLMSettings(BaseModel):
 
 class IngestSettings(BaseModel):
     max_file_mb: float = Field(default=20.0, gt=0)
+    # Each file is parsed in a child process under these limits (ingest.sandbox); over either, the
+    # file is refused and nothing changes.
+    parse_timeout_s: float = Field(default=120.0, gt=0)
+    parse_memory_mb: int = Field(default=2048, ge=64)
+    # A file that would become more records than this is refused (split it): 100,000 one-line
+    # headings would otherwise become 100,000 records.
+    max_records_per_file: int = Field(default=30_000, ge=1)
     chunk_chars: int = Field(default=400, ge=100, le=4000)
     chunk_overlap: int = Field(default=60, ge=0, le=1000)
 

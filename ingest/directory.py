@@ -313,7 +313,7 @@ def _read_xlsx(path: Path) -> list[Table]:
         sheets = list(workbook.worksheets)
         for sheet in sheets:
             label = path.name if len(sheets) == 1 else f"{path.name}[{sheet.title}]"
-            rows = [(n, list(values)) for n, values in enumerate(sheet.iter_rows(values_only=True), start=1)]
+            rows = _sheet_rows(label, sheet)
             split = _split_header(rows)
             if split is None:
                 continue  # an empty sheet (e.g. an unused "Sheet2") is not an error
@@ -325,6 +325,35 @@ def _read_xlsx(path: Path) -> list[Table]:
     if not tables:
         raise IngestError(f"{path.name}：没有找到部门表或事项表（文件为空或表头无法识别）")
     return tables
+
+
+# A directory is a few thousand rows of a dozen columns (Guangdong: 2,262 items). Far past that it is
+# not a directory, and reading it would take minutes.
+MAX_SHEET_ROWS = 100_000
+MAX_SHEET_COLUMNS = 256
+
+
+def _sheet_rows(label: str, sheet: Any) -> list[tuple[int, list[Any]]]:
+    """The sheet's rows with values, bounded in rows and columns.
+
+    The sheet's *declared* dimension is not trusted: a 2 KB file declaring A1:XFD200000 made openpyxl
+    pad every row to 16,384 cells over 200,000 rows. After reset_dimensions each row holds only the
+    cells the file really has.
+    """
+    sheet.reset_dimensions()
+    rows: list[tuple[int, list[Any]]] = []
+    for n, values in enumerate(sheet.iter_rows(values_only=True), start=1):
+        cells = list(values)
+        while cells and cells[-1] is None:
+            cells.pop()
+        if not cells:
+            continue
+        if n > MAX_SHEET_ROWS:
+            raise IngestError(f"{label}：第 {n} 行仍有内容，超过 {MAX_SHEET_ROWS} 行的上限，请拆分表格")
+        if len(cells) > MAX_SHEET_COLUMNS:
+            raise IngestError(f"{label}：第 {n} 行有 {len(cells)} 列，超过 {MAX_SHEET_COLUMNS} 列的上限")
+        rows.append((n, cells))
+    return rows
 
 
 # Office stores password-protected .xlsx/.docx (and old .xls/.doc) as an OLE compound file, not a zip.

@@ -49,6 +49,7 @@ from ingest.directory import (
 from ingest.errors import IngestError
 from ingest.loaders import POLICY_EXTENSIONS, Document, load_document
 from ingest.responsibility import ResponsibleDepartments
+from ingest.sandbox import ParseLimits, parse_isolated
 from knowledge.departments import resolve_department
 from knowledge.models import (
     KbDepartment,
@@ -317,6 +318,7 @@ class _Pipeline:
         self.report = report
         self.force = force
         self.max_bytes = int(settings.ingest.max_file_mb * 1024 * 1024)
+        self.parse_limits = ParseLimits(settings.ingest.parse_timeout_s, settings.ingest.parse_memory_mb)
         # Set when a departments table was written or removed: services must be resolved again.
         self.departments_touched = False
         self.vector_ids: set[str] | None = None  # ids in the vector store, read once per run
@@ -358,7 +360,7 @@ class _Pipeline:
             directory: DirectoryFile | None = None
             if path.suffix.lower() in DIRECTORY_EXTENSIONS:
                 try:
-                    directory = _guarded(parse_directory, path)
+                    directory = _guarded(parse_directory, path, self.parse_limits)
                 except IngestError as exc:
                     self.report.failed.append((path.name, _strip_name(exc.message, path.name)))
                     continue
@@ -386,7 +388,7 @@ class _Pipeline:
         """
         for path, sha, existing in files:
             try:
-                parsed = _guarded(parse_directory, path)
+                parsed = _guarded(parse_directory, path, self.parse_limits)
                 if parsed.services:
                     self._ingest_directory(path, sha, existing, parsed, 0, 1, recheck=True)
             except IngestError as exc:
@@ -436,6 +438,10 @@ class _Pipeline:
         for record in records:
             unique.setdefault(record.id, record)
         records = list(unique.values())
+        limit = self.settings.ingest.max_records_per_file
+        if len(records) > limit:
+            raise IngestError(f"{path.name}：拆分后共 {len(records)} 条记录，超过每个文件 {limit} 条的上限"
+                              "（常见原因：大量只有一行的标题），请拆分文件后分别导入")
         old_ids = self._record_ids(existing) if existing is not None else set()
         new_records = [r for r in records if r.id not in old_ids]
         if self.vector_ids is None:
@@ -552,7 +558,7 @@ class _Pipeline:
     # -- policy files -----------------------------------------------------------------------
 
     def _ingest_policy(self, path: Path, sha: str, existing: KbSource | None, done: int, total: int) -> None:
-        document = _guarded(load_document, path)
+        document = _guarded(load_document, path, self.parse_limits)
         retired = self._check_supersedes(path, document)
         index = self._directory_departments()
         department = self._policy_department(path, document, index)
@@ -670,15 +676,10 @@ def _measure_section(chunk_section: str, text: str) -> str:
     return " › ".join([*parts, match.group(1).strip()])
 
 
-def _guarded(read: Callable[[Path], _T], path: Path) -> _T:
-    """Run a parser on untrusted input: any crash inside it is this file's failure, not the run's."""
-    try:
-        return read(path)
-    except IngestError:
-        raise
-    except Exception as exc:  # parsers of hostile files raise anything (RecursionError, struct.error…)
-        log.exception("reading %s failed", path)
-        raise IngestError(f"{path.name}：文件无法解析（{type(exc).__name__}），请检查文件是否完整") from exc
+def _guarded(read: Callable[[Path], _T], path: Path, limits: ParseLimits) -> _T:
+    """Run a parser on untrusted input, isolated (ingest.sandbox): a crash, a hang or a memory blow-up
+    inside it is this file's failure, not the run's."""
+    return parse_isolated(read, path, limits)
 
 
 def department_named_most(text: str, index: DepartmentIndex) -> str:

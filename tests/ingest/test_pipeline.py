@@ -349,9 +349,10 @@ def test_unchanged_services_are_resolved_again_when_departments_change(settings:
 def test_a_parser_crash_is_that_files_failure(tmp_path: Path) -> None:
     from ingest.errors import IngestError
     from ingest.pipeline import _guarded
+    from ingest.sandbox import ParseLimits
 
     def crash(path: Path) -> None:
         raise RecursionError("maximum recursion depth exceeded")
 
     with pytest.raises(IngestError, match="x.pdf：文件无法解析（RecursionError）"):
-        _guarded(crash, tmp_path / "x.pdf")
+        _guarded(crash, tmp_path / "x.pdf", ParseLimits(seconds=30, memory_mb=512))
