@@ -117,7 +117,11 @@ async def on_ticket_button(update: Update, context: BotContext) -> None:
         await answer_callback(update, f"工单 {ticket.number} 已销号，不能再操作。", alert=True)
         return
     if action == "xfer":
-        staff = [s for s in await desk.list_staff() if s.role in ("commissioner", "leader") and s.tg_user_id != uid]
+        try:
+            staff = await desk.handover_targets(ticket.id, uid)
+        except DeskError as exc:  # not a leader: say so at once, instead of a picker that is then refused
+            await answer_callback(update, _desk_error_text(exc), alert=True)
+            return
         await answer_callback(update)
         if not staff:
             await reply_text(update, context, texts.NO_TRANSFER_TARGET)

@@ -407,6 +407,23 @@ class Desk:
                 stmt = stmt.where(Staff.active == True)  # noqa: E712
             return [StaffPublic.model_validate(x.model_dump()) for x in (await s.exec(stmt)).all()]
 
+    async def handover_targets(self, ref: int | str, leader_tg_id: int) -> list[StaffPublic]:
+        """Whom a leader's 交办 picker offers for this ticket: the commissioners who cover its department
+        or a co-handling department, then the other leaders; never admins, the asker or the current
+        assignee. (The dashboard lists everyone, with departments, for the rarer cross-department case.)"""
+        async with self.sessions() as s:
+            actor = await self._staff_actor(s, leader_tg_id)
+            if not actor.is_leader:
+                raise PermissionDenied("只有领导可以交办（改派）工单；如需其他部门协办，请点「升级」请领导协调。")
+            t = await self._ticket(s, ref)
+            wanted = {t.department, *t.co_departments} - {""}
+            rows = (await s.exec(select(Staff).where(Staff.active == True).order_by(Staff.name))).all()  # noqa: E712
+            others = [x for x in rows if x.tg_user_id != leader_tg_id and x.id != t.assignee_id]
+            chosen = [x for x in others
+                      if x.role == StaffRole.COMMISSIONER and wanted.intersection(x.departments or [])]
+            chosen += [x for x in others if x.role == StaffRole.LEADER]
+            return [StaffPublic.model_validate(x.model_dump()) for x in chosen]
+
     async def get_staff(self, tg_user_id: int) -> StaffPublic | None:
         """The active staff member with this Telegram id, or None (use for role checks)."""
         async with self.sessions() as s:

@@ -335,3 +335,18 @@ async def test_staff_departments_resolve_to_the_directory_or_are_refused(desk: D
     with pytest.raises(InvalidInput, match="相近的部门：示范市市场监督管理局"):
         await desk.add_staff(12, "李强", "commissioner", ["市场监督局"])
     assert await desk.get_staff(12) is None  # refused: nothing written
+
+
+async def test_the_handover_picker_offers_only_people_who_may_act(staffed: Desk) -> None:
+    desk = staffed
+    number = await _new_ticket(desk)  # a 市场监管局 ticket
+    await desk.claim(number, COMMISSIONER_A)
+    await desk.add_staff(2002, "钱副局长", "leader", by_tg_id=ADMIN)
+    names = [s.name for s in await desk.handover_targets(number, LEADER)]
+    # The other 市场监管局 commissioner, then the other leader: not the assignee, the 税务局 commissioner,
+    # the admin or the asking leader.
+    assert names == ["李专员", "钱副局长"]
+    await desk.add_department(number, LEADER, "税务局")  # co-handling brings its commissioner in
+    assert "王专员" in [s.name for s in await desk.handover_targets(number, LEADER)]
+    with pytest.raises(PermissionDenied, match="只有领导可以交办"):
+        await desk.handover_targets(number, COMMISSIONER_A)  # commissioners are told at once, no picker

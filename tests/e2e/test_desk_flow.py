@@ -290,14 +290,18 @@ async def test_staff_commands_and_need_materials(bot: RunningBot) -> None:
     await api.wait_for(lambda e: e.thread_id == card.thread_id and "督办" in e.text)
     assert (await bot.services.desk.get_ticket(number)).state == "escalated"
 
-    # 转派: a commissioner may not hand a ticket on; the leader can (领导交办).
-    commissioner.press(card, "转派")
-    picker = await commissioner.expect("转派给", chat_id=STAFF_GROUP, thread_id=card.thread_id)
-    cb = commissioner.press(picker, "赵专员")
-    assert "只有领导" in (await api.wait_callback_answer(cb)).text
+    # 转派: a commissioner is told at once that only leaders hand tickets on (no picker that is then refused).
+    cb = commissioner.press(card, "转派")
+    assert "只有领导可以交办" in (await api.wait_callback_answer(cb)).text
+    # The leader's picker lists only people who may act on this ticket: nobody else covers its department
+    # yet; once 示范市公安局 co-handles it, its commissioner 赵专员 is offered (and nobody unrelated).
     leader = bot.user(LEADER_ID, "王局长")
     leader.press(card, "转派")
-    picker = await api.wait_for(lambda e: e.seq > picker.seq and "转派给" in e.text)
+    await api.wait_for(lambda e: e.chat_id == STAFF_GROUP and "没有负责该部门的其他专员" in e.text)
+    await bot.services.desk.add_department(number, LEADER_ID, "示范市公安局")
+    leader.press(card, "转派")
+    picker = await api.wait_for(lambda e: e.chat_id == STAFF_GROUP and "转派给" in e.text)
+    assert [label for label, _ in picker.buttons()] == ["赵专员"]
     cb = leader.press(picker, "赵专员")
     assert "已处理：转派" in (await api.wait_callback_answer(cb)).text
     ticket = await bot.services.desk.get_ticket(number)
