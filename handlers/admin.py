@@ -77,6 +77,13 @@ def _upload_problem(problem: str, name: str, size: int, limit_mb: float) -> str:
     return texts.UPLOAD_BUSY
 
 
+def _progress_text(name: str, done: int, total: int) -> str:
+    """The ingest reports the file it starts (0-based count) and "" once every file is done."""
+    if not name:
+        return texts.UPLOAD_PROGRESS_DONE.format(total=total)
+    return texts.UPLOAD_PROGRESS.format(name=name, done=done + 1, total=total)
+
+
 async def _run_ingest(
     update: Update, context: BotContext, job: Callable[[Callable[[str, int, int], None]], Awaitable[Any]],
     status: Message | None, label: str,
@@ -97,8 +104,7 @@ async def _run_ingest(
             if latest and latest != shown and status is not None and loop.time() - last_edit >= PROGRESS_EVERY_S:
                 shown, last_edit = dict(latest), loop.time()
                 with contextlib.suppress(BadRequest):
-                    await status.edit_text(texts.UPLOAD_PROGRESS.format(
-                        name=shown["name"], done=shown["done"], total=shown["total"]))
+                    await status.edit_text(_progress_text(shown["name"], shown["done"], shown["total"]))
 
     ticker = asyncio.create_task(show_progress())
     try:

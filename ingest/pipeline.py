@@ -66,6 +66,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# progress(file name, files done, files in all); the name is "" on the last call, when every file is done.
 Progress = Callable[[str, int, int], None]
 
 SUPPORTED_EXTENSIONS = POLICY_EXTENSIONS | DIRECTORY_EXTENSIONS
@@ -378,7 +379,7 @@ class _Pipeline:
                 self.report.failed.append((path.name, _strip_name(exc.message, path.name)))
         if self.departments_touched:
             self._recheck_services(unchanged_directories)
-        self.progress("完成", total, total)
+        self.progress("", total, total)  # every file done: no file name to show
 
     def _recheck_services(self, files: list[tuple[Path, str, KbSource]]) -> None:
         """Unchanged services files are resolved again after the departments changed.

@@ -68,6 +68,6 @@ def _run(settings: Settings, paths: list[Path], *, force: bool, quiet: bool, err
             task = bar.add_task("准备中…", total=None)
 
             def progress(label: str, done: int, total: int) -> None:
-                bar.update(task, description=label, completed=done, total=total or None)
+                bar.update(task, description=label or "完成", completed=done, total=total or None)
 
             return ingest_paths(settings, paths, progress=progress, force=force)

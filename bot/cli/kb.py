@@ -220,7 +220,8 @@ def demo(
         raise typer.Exit(1) from exc
 
     def progress(label: str, done: int, total: int) -> None:
-        err.print(f"[dim]导入 {done}/{total}：{label}[/dim]")
+        if label:
+            err.print(f"[dim]导入 {done + 1}/{total}：{label}[/dim]")
 
     out.print(f"正在导入示范城市数据（{sample_dir}）……")
     report = ingest_paths(settings, paths, progress=progress)

@@ -356,3 +356,20 @@ def test_a_parser_crash_is_that_files_failure(tmp_path: Path) -> None:
 
     with pytest.raises(IngestError, match="x.pdf：文件无法解析（RecursionError）"):
         _guarded(crash, tmp_path / "x.pdf", ParseLimits(seconds=30, memory_mb=512))
+
+
+def test_progress_names_each_file_and_ends_with_no_name(settings: Settings, tmp_path: Path) -> None:
+    """The last progress call carries no file name (it used to be "完成", shown as 正在入库「完成」)."""
+    from handlers.admin import _progress_text
+
+    folder = tmp_path / "upload"
+    folder.mkdir()
+    for name in ("a.md", "b.md"):
+        (folder / name).write_text(f"# {name} 办法\n\n企业可向市人社局申请稳岗返还。\n", encoding="utf-8")
+    calls: list[tuple[str, int, int]] = []
+    ingest_paths(settings, [folder], progress=lambda *call: calls.append(call))
+    assert calls[-1] == ("", 2, 2)
+    assert {c[0].split()[0] for c in calls[:-1]} == {"a.md", "b.md"}  # a file name, then perhaps its step
+    shown = [_progress_text(*call) for call in calls]
+    assert "「完成」" not in "".join(shown) and "「a.md」（第 1/2 个文件）" in shown[0]
+    assert shown[-1].startswith("2 个文件已处理完毕")
