@@ -72,14 +72,17 @@ async def answer_question(update: Update, context: BotContext, question: str, *,
 def _remember(context: BotContext, question_id: int, question: str, answer: Any, service: Any) -> None:
     """Keep a short transcript and the last question (for 转人工) in the user's conversation scratch."""
     headline = (answer.text or "").strip().splitlines()[0] if (answer.text or "").strip() else ""
-    history: list[dict[str, str]] = context.udata.setdefault(HISTORY_KEY, [])
-    history.append({"q": question[:500], "a": headline[:300]})
-    del history[:-HISTORY_SIZE]
     top = answer.hits[0].record if answer.hits else None
+    department = (service.department if service else (top.department if top else "")) or ""
+    history: list[dict[str, str]] = context.udata.setdefault(HISTORY_KEY, [])
+    # id, department and time let a ticket carry only the turns that led to it (bot.desk.transcript).
+    history.append({"id": str(question_id), "q": question[:500], "a": headline[:300], "department": department,
+                    "at": context.services.clock.now().isoformat()})
+    del history[:-HISTORY_SIZE]
     context.udata[LAST_KEY] = {
         "id": question_id,
         "q": question[:500],
-        "department": (service.department if service else (top.department if top else "")) or "",
+        "department": department,
         "service": service.title if service else "",
     }
 

@@ -18,6 +18,7 @@ from telegram.ext import CallbackQueryHandler, CommandHandler, ConversationHandl
 
 from bot.context import BotContext
 from bot.desk.errors import DeskError
+from bot.desk.transcript import transcript_text, turns_for_ticket
 from bot.models import TicketCreate
 from handlers import keyboards, render, texts
 from handlers.ask import HISTORY_KEY, LAST_KEY
@@ -69,6 +70,7 @@ async def start_from_command(update: Update, context: BotContext) -> int:
     intake = {k: last.get(k, "") for k in ("department", "service")}
     if last.get("q"):
         intake["question"] = last["q"]
+        intake["question_id"] = last.get("id")
     return await _ask_matter(update, context, intake)
 
 
@@ -177,7 +179,7 @@ async def confirmed(update: Update, context: BotContext) -> int:
             department=intake.get("department", "") or "",
             service_item=intake.get("service", "") or "",
             reason=intake.get("reason", "其他"),
-            transcript=_transcript(context),
+            transcript=_transcript(context, intake),
             requester_tg_id=user.id,
             requester_name=user.full_name[:200],
         ))
@@ -198,13 +200,16 @@ async def _close_buttons(update: Update) -> None:
             await query.edit_message_reply_markup(None)
 
 
-def _transcript(context: BotContext) -> str:
-    lines = []
-    for item in context.udata.get(HISTORY_KEY, []):
-        lines.append(f"企业：{item.get('q', '')}")
-        if item.get("a"):
-            lines.append(f"机器人：{item['a']}")
-    return "\n".join(lines)
+def _transcript(context: BotContext, intake: dict[str, Any]) -> str:
+    """The turns that led to this ticket: none when the intake did not start from a question, or when
+    the owner typed a different matter (another department) instead of taking the question."""
+    if not intake.get("question"):
+        return ""
+    turns = turns_for_ticket(context.udata.get(HISTORY_KEY, []), intake.get("question_id"))
+    typed_another = intake.get("matter") != intake.get("question")
+    if typed_another and turns and turns[-1].get("department", "") != intake.get("department", ""):
+        return ""
+    return transcript_text(turns)
 
 
 async def pick_button(update: Update, context: BotContext) -> None:

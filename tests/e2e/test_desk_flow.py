@@ -437,3 +437,14 @@ async def test_a_new_question_with_a_ticket_open_is_answered_not_relayed(bot: Ru
     assert "状态：" in shown.text and [label for label, _ in shown.buttons()] == [texts.BTN_NEW_MATTER]
     owner.press(shown, texts.BTN_NEW_MATTER)
     await owner.expect("第 1 步")  # another matter can still be reported
+
+
+async def test_a_ticket_carries_the_turns_that_led_to_it_not_the_whole_chat(bot: RunningBot) -> None:
+    owner = bot.user(611, "孙老板")
+    owner.send("开饭店要办什么证")  # an earlier, unrelated matter (市场监管)
+    await owner.expect(lambda e: bool(e.buttons()))
+    confirmation = await escalate_via_intake(bot, owner, "我的环评拖了三个月没人管")
+    number = confirmation.text.split("工单号 ")[1].split("。")[0]
+    ticket = await bot.services.desk.get_ticket(number)
+    assert "我的环评拖了三个月没人管" in ticket.transcript
+    assert "开饭店" not in ticket.transcript
