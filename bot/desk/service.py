@@ -388,6 +388,17 @@ class Desk:
             out.append(canonical)
         return sorted(set(out))
 
+    async def _ticket_department(self, s: AsyncSession, name: str) -> str:
+        """A new ticket's department in the directory's canonical name when it resolves (an alias, a name
+        without the city prefix), so the commissioners covering it can take it; otherwise as given: an
+        enterprise's ticket is never refused for its department's name (it waits in the pool and the
+        leaders are told)."""
+        if not name:
+            return ""
+        rows = (await s.exec(select(KbDepartment))).all()
+        canonical, _close = resolve_department(name, {row.name: list(row.aliases or []) for row in rows})
+        return canonical or name
+
     async def remove_staff(self, tg_user_id: int, *, by_tg_id: int | None = None) -> StaffPublic:
         """Deactivate a staff member (rows stay for the audit trail)."""
         async with self._tx() as s:
@@ -513,11 +524,12 @@ class Desk:
                     raise EnterpriseNotFound(f"找不到编号为 {data.enterprise_id} 的企业。")
             elif data.requester_tg_id is not None:
                 ent = (await s.exec(select(Enterprise).where(Enterprise.tg_user_id == data.requester_tg_id))).first()
-            assignee = await self._route(s, ent, data.department.strip())
+            department = await self._ticket_department(s, data.department.strip())
+            assignee = await self._route(s, ent, department)
             t = Ticket(
                 title=title,
                 description=description,
-                department=data.department.strip(),
+                department=department,
                 service_item=data.service_item.strip(),
                 reason=reason.value,
                 transcript=data.transcript[:20000],

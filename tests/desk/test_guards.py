@@ -350,3 +350,19 @@ async def test_the_handover_picker_offers_only_people_who_may_act(staffed: Desk)
     assert "王专员" in [s.name for s in await desk.handover_targets(number, LEADER)]
     with pytest.raises(PermissionDenied, match="只有领导可以交办"):
         await desk.handover_targets(number, COMMISSIONER_A)  # commissioners are told at once, no picker
+
+
+async def test_a_ticket_named_by_alias_reaches_the_canonical_departments_commissioner(desk: Desk) -> None:
+    from knowledge.models import KbDepartment
+
+    async with desk.sessions() as s, s.begin():
+        s.add(KbDepartment(name="云川市人力资源和社会保障局", aliases=["人社局"]))
+    await desk.add_staff(21, "周专员", "commissioner", ["人社局"])
+    # Policy front matter or an answer's department may carry an alias or a name without the city.
+    for given in ("人社局", "人力资源和社会保障局", "云川市人力资源和社会保障局"):
+        t = await desk.create_ticket(TicketCreate(title="稳岗返还迟迟未到账", department=given, reason="超时",
+                                                  requester_tg_id=OWNER))
+        assert t.department == "云川市人力资源和社会保障局" and t.assignee_name == "周专员", given
+    unknown = await desk.create_ticket(TicketCreate(title="说不清找谁", department="某某办", reason="其他",
+                                                    requester_tg_id=OWNER))
+    assert unknown.department == "某某办" and unknown.assignee_name in (None, "")  # kept, in the pool
