@@ -26,10 +26,11 @@ PATTERNS: dict[str, re.Pattern[str]] = {
     "tk": re.compile(r"^tk:(claim|xfer|need|done|up):(\d{1,12})$"),  # staff ticket action
     "xf": re.compile(r"^xf:(\d{1,12}):(\d{1,16})$"),  # transfer ticket to staff id
     "fwd": re.compile(r"^fwd:(\d{1,20})$"),  # forward an answered question to the open ticket
+    "fu": re.compile(r"^fu:(\d{1,12})$"),  # record the 回访 of a ticket's open follow-up task
 }
 
 # Handlers filter on these (a tampered prefix falls through to the catch-all).
-FB, ESC, MAT, MT, RSN, CF, RATE, TK, XF, FWD = (f"^{k}:" for k in PATTERNS)
+FB, ESC, MAT, MT, RSN, CF, RATE, TK, XF, FWD, FU = (f"^{k}:" for k in PATTERNS)
 
 
 @dataclass(frozen=True)
@@ -111,6 +112,10 @@ def staff_ticket(ticket_id: int, *, claimable: bool = True) -> InlineKeyboardMar
         [b(texts.BTN_CLAIM, "claim"), *first] if claimable else first,
         [b(texts.BTN_RESOLVE, "done"), b(texts.BTN_UPGRADE, "up")],
     ])
+
+
+def followup(ticket_id: int) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup([[InlineKeyboardButton(texts.BTN_FOLLOWUP, callback_data=f"fu:{ticket_id}")]])
 
 
 def transfer_targets(ticket_id: int, targets: list[tuple[int, str]]) -> InlineKeyboardMarkup:

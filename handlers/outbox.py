@@ -128,7 +128,9 @@ async def _to_staff(context: BotContext, row: NotificationPublic) -> None:
         await open_staff_thread(context, ticket)
         if row.kind == "new_ticket":
             return
-    await post_in_thread(context, ticket, row.text)
+    # A 回访 task can be recorded right from its notice (the CLI and the dashboard can too).
+    keyboard = keyboards.followup(ticket.id) if row.kind == "followup" else None
+    await post_in_thread(context, ticket, row.text, keyboard=keyboard)
 
 
 async def _to_leaders(context: BotContext, row: NotificationPublic) -> None:
@@ -225,19 +227,22 @@ async def refresh_card(context: BotContext, ticket_id: int) -> None:
         log.warning("card of ticket %s not updated: %s", ticket_id, exc, exc_info=not isinstance(exc, TelegramError))
 
 
-async def post_in_thread(context: BotContext, ticket: TicketPublic, text: str) -> None:
+async def post_in_thread(
+    context: BotContext, ticket: TicketPublic, text: str, *, keyboard: InlineKeyboardMarkup | None = None
+) -> None:
     """Post into the ticket's topic, or as a reply to its card when topics are off."""
     settings = context.services.settings.telegram
     chat_id = ticket.staff_chat_id or settings.staff_group_id
     if settings.use_topics:
         try:
-            await send_html(context, chat_id, render.plain_messages(text), thread_id=ticket.staff_thread_id)
+            await send_html(context, chat_id, render.plain_messages(text), thread_id=ticket.staff_thread_id,
+                            keyboard=keyboard)
             return
         except BadRequest as exc:
             if "thread not found" not in exc.message.lower():
                 raise
             # The ticket fell back to a reply thread when it was opened (see open_staff_thread).
-    await send_html(context, chat_id, render.plain_messages(text), reply_to=ticket.staff_thread_id)
+    await send_html(context, chat_id, render.plain_messages(text), reply_to=ticket.staff_thread_id, keyboard=keyboard)
 
 
 async def copy_into_thread(context: BotContext, ticket: TicketPublic, from_chat_id: int, message_id: int) -> bool:

@@ -32,7 +32,7 @@ _NUMBER = re.compile(r"BC-\d{8}-\d{4,}")
 _OPEN_STATES = ["new", "assigned", "in_progress", "waiting_enterprise", "escalated", "reopened"]
 _NOTE_PROMPTS = {"need": texts.ASK_NEED_NOTE, "done": texts.ASK_RESOLVE_NOTE, "up": texts.ASK_UPGRADE_NOTE}
 _ACTION_NAMES = {"need": texts.BTN_NEED, "done": texts.BTN_RESOLVE, "up": texts.BTN_UPGRADE,
-                 "claim": texts.BTN_CLAIM, "xfer": texts.BTN_TRANSFER}
+                 "claim": texts.BTN_CLAIM, "xfer": texts.BTN_TRANSFER, "followup": texts.BTN_FOLLOWUP}
 
 
 def _desk_error_text(exc: DeskError) -> str:
@@ -136,6 +136,30 @@ async def on_ticket_button(update: Update, context: BotContext) -> None:
     await reply_text(update, context, _NOTE_PROMPTS[action])
 
 
+async def on_followup_button(update: Update, context: BotContext) -> None:
+    """记录回访 under a 回访 notice: the staff member's next message in this topic is the record."""
+    parsed = keyboards.parse(update.callback_query.data if update.callback_query else None)
+    if parsed is None:
+        await answer_callback(update, texts.BAD_CALLBACK)
+        return
+    uid = user_id(update)
+    desk = context.services.desk
+    try:
+        ticket = await desk.get_ticket(int(parsed.args[0]), staff_tg_id=uid)  # may this person act on it?
+    except DeskError as exc:
+        await answer_callback(update, _desk_error_text(exc), alert=True)
+        return
+    tasks = await desk.followups(ticket.id, open_only=True)
+    if not tasks:
+        await answer_callback(update, texts.NO_OPEN_FOLLOWUP.format(number=ticket.number), alert=True)
+        return
+    context.cdata.setdefault(PENDING_KEY, {})[_pending_key(update)] = {
+        "action": "followup", "ticket_id": ticket.id, "followup_id": tasks[0].id,
+    }
+    await answer_callback(update)
+    await reply_text(update, context, texts.ASK_FOLLOWUP_NOTE)
+
+
 async def on_transfer(update: Update, context: BotContext) -> None:
     """A 转派 target was picked: the desk lets leaders reassign (领导交办)."""
     parsed = keyboards.parse(update.callback_query.data if update.callback_query else None)
@@ -210,7 +234,9 @@ async def on_group_text(update: Update, context: BotContext) -> None:
     try:
         if note_request is not None and note_request["ticket_id"] == ticket.id:
             action = note_request["action"]
-            if action == "need":
+            if action == "followup":
+                await desk.complete_followup(int(note_request["followup_id"]), uid, text)
+            elif action == "need":
                 ticket = await desk.wait_for_enterprise(ticket.id, uid, text)
             elif action == "done":
                 ticket = await desk.resolve(ticket.id, uid, text)
@@ -270,6 +296,7 @@ def handlers(settings: Settings) -> list[Any]:
         CommandHandler("cancel", cancel_note, filters=staff_chat),
         CallbackQueryHandler(on_ticket_button, pattern=keyboards.TK),
         CallbackQueryHandler(on_transfer, pattern=keyboards.XF),
+        CallbackQueryHandler(on_followup_button, pattern=keyboards.FU),
         MessageHandler(staff_chat & filters.TEXT & ~filters.COMMAND, on_group_text),
         MessageHandler(staff_chat & RELAYABLE_MEDIA, on_group_attachment),
     ]

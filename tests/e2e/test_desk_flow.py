@@ -448,3 +448,29 @@ async def test_a_ticket_carries_the_turns_that_led_to_it_not_the_whole_chat(bot:
     ticket = await bot.services.desk.get_ticket(number)
     assert "我的环评拖了三个月没人管" in ticket.transcript
     assert "开饭店" not in ticket.transcript
+
+
+async def test_a_followup_is_recorded_from_its_notice_in_the_topic(bot: RunningBot) -> None:
+    api = bot.api
+    owner = bot.user(612, "吴老板")
+    commissioner = bot.user(COMMISSIONER_ID, "李专员")
+    outsider = bot.user(OUTSIDER_COMMISSIONER_ID, "赵专员")
+    confirmation = await escalate_via_intake(bot, owner, "食品经营许可证变更两周没有消息")
+    number = confirmation.text.split("工单号 ")[1].split("。")[0]
+    card = await api.wait_for(lambda e: e.chat_id == STAFF_GROUP and number in e.text and bool(e.buttons()))
+    commissioner.press(card, "认领")
+    await resolve_and_rate(bot, owner, card, "不满意")
+    notice = await api.wait_for(lambda e: e.thread_id == card.thread_id and "完成回访" in e.text and bool(e.buttons()))
+    assert [label for label, _ in notice.buttons()] == ["记录回访"]
+    # Someone who may not act on the ticket is refused; nothing is recorded.
+    cb = outsider.press(notice, "记录回访")
+    assert (await api.wait_callback_answer(cb)).show_alert
+    commissioner.press(notice, "记录回访")
+    await commissioner.expect("回访情况", chat_id=STAFF_GROUP, thread_id=card.thread_id)
+    commissioner.send("已电话回访，企业同意补交原件后再办。", chat_id=STAFF_GROUP, thread_id=card.thread_id)
+    await commissioner.expect("已处理：记录回访", chat_id=STAFF_GROUP, thread_id=card.thread_id)
+    tasks = await bot.services.desk.followups(number)
+    assert len(tasks) == 1 and tasks[0].done_at is not None and tasks[0].note == "已电话回访，企业同意补交原件后再办。"
+    # Pressed again: there is nothing left to record.
+    cb = commissioner.press(notice, "记录回访")
+    assert "没有待完成的回访任务" in (await api.wait_callback_answer(cb)).text
