@@ -32,7 +32,7 @@ def _sentences() -> list[str]:
 
 
 def generate(settings, target: int) -> int:  # type: ignore[no-untyped-def]
-    from bot.db import init_db_sync, make_sync_engine, sync_session
+    from core.db import init_db_sync, make_sync_engine, sync_session
     from ingest.directory import service_text
     from knowledge.embedder import make_embedder
     from knowledge.models import KbDepartment, KbRecord, KbSource

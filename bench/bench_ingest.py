@@ -19,7 +19,7 @@ def main() -> None:
 
     from sqlmodel import select
 
-    from bot.db import make_sync_engine, sync_session
+    from core.db import make_sync_engine, sync_session
     from ingest.pipeline import ingest_paths
     from knowledge.embedder import make_embedder
     from knowledge.models import KbRecord

@@ -52,6 +52,6 @@ def settings_for(data_dir: Path):  # type: ignore[no-untyped-def]
         if key.startswith("ZHITONG_"):
             del os.environ[key]
     os.environ["ZHITONG_CONFIG"] = str(data_dir / "absent-config.toml")
-    from bot.config import load_settings
+    from core.config import load_settings
 
     return load_settings(data_dir=data_dir, **{k: dict(v) for k, v in OVERRIDES.items()})

@@ -22,13 +22,13 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.config import load_settings  # noqa: E402
-from bot.dashboard.auth import hash_password  # noqa: E402
-from bot.dashboard.main import create_app  # noqa: E402
-from bot.dashboard.models import StaffCredential  # noqa: E402
-from bot.db import init_db_sync, make_sync_engine, sync_session  # noqa: E402
-from bot.desk.states import TicketState  # noqa: E402
-from bot.models import Enterprise, Staff, Ticket  # noqa: E402
+from core.config import load_settings  # noqa: E402
+from core.db import init_db_sync, make_sync_engine, sync_session  # noqa: E402
+from dashboard.auth import hash_password  # noqa: E402
+from dashboard.main import create_app  # noqa: E402
+from dashboard.models import StaffCredential  # noqa: E402
+from desk.models import Enterprise, Staff, Ticket  # noqa: E402
+from desk.states import TicketState  # noqa: E402
 from tests.dashboard.live import serve  # noqa: E402
 
 DEPARTMENTS = [

@@ -25,8 +25,8 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.dashboard_queue import pct, seed, sign_in  # noqa: E402
-from bot.config import load_settings  # noqa: E402
-from bot.dashboard.main import create_app  # noqa: E402
+from core.config import load_settings  # noqa: E402
+from dashboard.main import create_app  # noqa: E402
 from tests.dashboard.live import serve  # noqa: E402
 
 LEADER = 8000

@@ -28,7 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot.config import load_settings  # noqa: E402
+from core.config import load_settings  # noqa: E402
 from tests.auxil.botapi_server import BOT_TOKEN, BotApiServer, FakeUser  # noqa: E402
 
 
@@ -45,7 +45,7 @@ def percentile(values: list[float], p: float) -> float:
 
 
 async def main(args: argparse.Namespace) -> int:
-    from bot.app import build_application
+    from cli.telegram_app import build_application
     from knowledge.service import KnowledgeService
 
     data_dir = Path(args.data_dir) if args.data_dir else Path(tempfile.mkdtemp(prefix="zt-load-")) / "var"
@@ -83,7 +83,7 @@ async def main(args: argparse.Namespace) -> int:
         env = {**os.environ, "ZHITONG_DATA_DIR": str(data_dir), "ZHITONG_CONFIG": str(data_dir / "absent.toml"),
                "ZHITONG_LOG_LEVEL": "WARNING"}
         env.update({f"ZHITONG_TELEGRAM_{k.upper()}": str(v) for k, v in telegram.items()})
-        proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", "run", env=env, cwd=str(ROOT))
+        proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "cli", "run", env=env, cwd=str(ROOT))
         deadline = time.monotonic() + 120
         while not api.commands and time.monotonic() < deadline:  # post_init sets the command menu  # noqa: ASYNC110 (another process; polling its effect)
             await asyncio.sleep(0.2)

@@ -90,7 +90,7 @@ class UpdateJournal:
         """Write the arrivals and (unless ``done_marks`` is False) the done marks buffered so far, in one
         transaction; with nothing buffered, no I/O.
 
-        The bot writes done marks only right after it saved its conversation state (see bot/app.py): an
+        The bot writes done marks only right after it saved its conversation state (see cli/telegram_app.py): an
         update marked done must not be one whose intake step a crash would then forget.
         """
         if self._sessions is None or not (self._received or (done_marks and self._done)):

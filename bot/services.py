@@ -27,15 +27,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.analytics import Analytics
-from bot.clock import Clock, SystemClock
-from bot.config import Settings
-from bot.db import init_db, make_async_engine, make_sessionmaker
 from bot.staff_cards import StaffCards
+from core.clock import Clock, SystemClock
+from core.config import Settings
+from core.db import init_db, make_async_engine, make_sessionmaker
+from desk.analytics import Analytics
 
 if TYPE_CHECKING:
-    from bot.desk.service import Desk
-    from bot.models import Staff
+    from desk.models import Staff
+    from desk.service import Desk
     from knowledge.service import KnowledgeService
 
 log = logging.getLogger(__name__)
@@ -533,7 +533,7 @@ class Services:
         this call opens the knowledge core itself (an injected one is the caller's to run) and no
         LLM rewrite is configured.
         """
-        from bot.desk.service import Desk
+        from desk.service import Desk
 
         engine = make_async_engine(settings.database_url, echo=settings.database.echo, database=settings.database)
         await init_db(engine)
@@ -588,7 +588,7 @@ class Services:
     # ------------------------------------------------------------ roles
     async def staff_member(self, tg_user_id: int) -> Staff | None:
         """The active staff row of this Telegram user, if any (read fresh: `zhitong staff add` is live)."""
-        from bot.models import Staff
+        from desk.models import Staff
 
         async with self.sessions() as session:
             row = (await session.exec(select(Staff).where(Staff.tg_user_id == tg_user_id))).first()
@@ -610,8 +610,8 @@ class Services:
         The desk's claim fails with AlreadyClaimed whenever the row changed since it was read (e.g. the
         bot saving the ticket's topic at the same moment); only a real claim by someone else stands.
         """
-        from bot.desk.errors import AlreadyClaimed
-        from bot.desk.states import CLAIMABLE_STATES
+        from desk.errors import AlreadyClaimed
+        from desk.states import CLAIMABLE_STATES
 
         try:
             return await self.desk.claim(ticket_id, tg_user_id)

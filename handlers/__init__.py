@@ -17,7 +17,7 @@ from telegram.ext import (
     filters,
 )
 
-from bot.config import Settings
+from core.config import Settings
 
 # Group -3 runs before everything: flood control (it may stop the update with ApplicationHandlerStop).
 GATE_GROUP = -3

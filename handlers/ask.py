@@ -12,8 +12,8 @@ from typing import Any
 from telegram import Update
 from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
-from bot.analytics import FeedbackRefused
 from bot.context import BotContext
+from desk.analytics import FeedbackRefused
 from handlers import keyboards, render, texts
 from handlers.common import album_continues, answer_callback, reply_text, send_html, user_id
 from knowledge.answer import answers_a_new_question, reads_as_question
@@ -75,7 +75,7 @@ def _remember(context: BotContext, question_id: int, question: str, answer: Any,
     top = answer.hits[0].record if answer.hits else None
     department = (service.department if service else (top.department if top else "")) or ""
     history: list[dict[str, str]] = context.udata.setdefault(HISTORY_KEY, [])
-    # id, department and time let a ticket carry only the turns that led to it (bot.desk.transcript).
+    # id, department and time let a ticket carry only the turns that led to it (desk.transcript).
     history.append({"id": str(question_id), "q": question[:500], "a": headline[:300], "department": department,
                     "at": context.services.clock.now().isoformat()})
     del history[:-HISTORY_SIZE]

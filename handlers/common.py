@@ -99,14 +99,6 @@ def user_id(update: Update) -> int:
     return user.id
 
 
-def kick_outbox(context: BotContext) -> None:
-    """Deliver queued desk notifications now instead of at the next interval."""
-    from handlers.outbox import deliver_outbox
-
-    if context.job_queue is not None:
-        context.job_queue.run_once(deliver_outbox, 0, name="outbox-kick")  # type: ignore[arg-type]
-
-
 # A conversation left half-way (intake, registration) expires: days later, a new question must not be
 # taken as the answer to an old step. Timestamps live in the persisted scratch, so this survives restarts
 # (PTB's conversation_timeout does not).

@@ -10,7 +10,7 @@ from telegram.constants import ChatType
 from telegram.ext import ApplicationHandlerStop
 
 from bot.context import BotContext
-from bot.db import is_database_busy
+from core.db import is_database_busy
 from handlers import texts
 from handlers.common import answer_callback, reply_text
 

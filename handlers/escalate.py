@@ -17,12 +17,13 @@ from telegram.error import BadRequest
 from telegram.ext import CallbackQueryHandler, CommandHandler, ConversationHandler, MessageHandler, filters
 
 from bot.context import BotContext
-from bot.desk.errors import DeskError
-from bot.desk.transcript import transcript_text, turns_for_ticket
-from bot.models import TicketCreate
+from desk.errors import DeskError
+from desk.models import TicketCreate
+from desk.transcript import transcript_text, turns_for_ticket
 from handlers import keyboards, render, texts
 from handlers.ask import HISTORY_KEY, LAST_KEY
-from handlers.common import answer_callback, is_stale, kick_outbox, mark_started, reply_text, user_id
+from handlers.common import answer_callback, is_stale, mark_started, reply_text, user_id
+from handlers.outbox import kick_outbox
 from handlers.start import cancel, not_text_in_step
 
 log = logging.getLogger(__name__)

@@ -19,10 +19,10 @@ from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 
 from bot.context import BotContext
-from bot.desk.errors import DeskError
-from bot.desk.states import CLAIMABLE_STATES, Audience, TicketState
-from bot.models import NotificationPublic, TicketPublic
 from bot.staff_cards import digest
+from desk.errors import DeskError
+from desk.models import NotificationPublic, TicketPublic
+from desk.states import CLAIMABLE_STATES, Audience, TicketState
 from handlers import keyboards, render, texts
 from handlers.common import send_html, send_html_all
 
@@ -56,6 +56,12 @@ async def deliver_outbox(context: BotContext) -> int:
             if not context.application.bot_data.get("zhitong.outbox_again"):
                 break
     return sent
+
+
+def kick_outbox(context: BotContext) -> None:
+    """Deliver queued desk notifications now instead of at the next interval."""
+    if context.job_queue is not None:
+        context.job_queue.run_once(deliver_outbox, 0, name="outbox-kick")  # type: ignore[arg-type]
 
 
 async def _deliver_batch(context: BotContext) -> int:

@@ -204,7 +204,7 @@ def _state_label(ticket: Any) -> str:
     label = getattr(ticket, "state_label", "")
     if label:
         return str(label)
-    from bot.desk.states import TicketState
+    from desk.states import TicketState
 
     try:
         return TicketState(ticket.state).label

@@ -16,13 +16,14 @@ from telegram import Message, Update
 from telegram.error import TelegramError
 from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
-from bot.config import Settings
 from bot.context import BotContext
-from bot.desk.errors import DeskError, NotStaff
-from bot.desk.states import AuthorKind
-from bot.models import TicketPublic
+from core.config import Settings
+from desk.errors import DeskError, NotStaff
+from desk.models import TicketPublic
+from desk.states import AuthorKind
 from handlers import keyboards, render, texts
-from handlers.common import answer_callback, kick_outbox, reply_text, send_html, user_id
+from handlers.common import answer_callback, reply_text, send_html, user_id
+from handlers.outbox import kick_outbox
 from handlers.tickets import RELAYABLE_MEDIA, attachment_note
 
 log = logging.getLogger(__name__)

@@ -8,9 +8,9 @@ from telegram import KeyboardButton, ReplyKeyboardMarkup, ReplyKeyboardRemove, U
 from telegram.ext import CommandHandler, ConversationHandler, MessageHandler, filters
 
 from bot.context import BotContext
-from bot.desk.credit_code import normalize_credit_code
-from bot.desk.errors import DeskError
-from bot.models import EnterpriseCreate
+from desk.credit_code import normalize_credit_code
+from desk.errors import DeskError
+from desk.models import EnterpriseCreate
 from handlers import texts
 from handlers.common import is_stale, mark_started, reply_text, user_id
 

@@ -12,11 +12,11 @@ from telegram.error import BadRequest
 from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
 from bot.context import BotContext
-from bot.desk.errors import DeskError
-from bot.desk.states import AuthorKind
+from desk.errors import DeskError
+from desk.states import AuthorKind
 from handlers import keyboards, render, texts
-from handlers.common import album_continues, answer_callback, kick_outbox, reply_text, user_id
-from handlers.outbox import copy_into_thread
+from handlers.common import album_continues, answer_callback, reply_text, user_id
+from handlers.outbox import copy_into_thread, kick_outbox
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from bot.cli import main
+from cli import main  # an entry point: the one module of ingest allowed to import the CLI
 
 # Options of the root command that users naturally put anywhere; they must precede "ingest".
 _ROOT_OPTIONS = {"--data-dir", "--config", "--log-level"}

@@ -32,8 +32,8 @@ from sqlalchemy import Engine, delete, func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from bot.config import Settings
-from bot.db import init_db_sync, make_sync_engine, sync_session
+from core.config import Settings
+from core.db import init_db_sync, make_sync_engine, sync_session
 from ingest.chunking import chunk_text
 from ingest.directory import (
     DIRECTORY_EXTENSIONS,

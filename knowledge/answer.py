@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.config import LLMSettings
+from core.config import LLMSettings
 from knowledge.lexical import analyze
 from knowledge.retriever import RetrievalResult
 from knowledge.types import Hit, Record

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from bot.config import DeskSettings
+from core.config import DeskSettings
 from knowledge.types import Record
 
 GUIDE_TITLE = "政企直通车“办不成事”反映窗口服务说明"

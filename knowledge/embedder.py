@@ -17,7 +17,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from bot.config import EmbedderSettings
+from core.config import EmbedderSettings
 
 # Long inputs cost time and say nothing more to a sentence encoder; both models see at most this much.
 MAX_EMBED_CHARS = 2000

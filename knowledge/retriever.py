@@ -21,7 +21,7 @@ from typing import Literal
 
 import numpy as np
 
-from bot.config import RetrievalSettings
+from core.config import RetrievalSettings
 from knowledge.coverage import CoverageCheck
 from knowledge.departments import build_alias_map
 from knowledge.embedder import Embedder

@@ -24,8 +24,8 @@ import numpy as np
 from sqlalchemy import Engine
 from sqlmodel import select
 
-from bot.config import Settings
-from bot.db import init_db_sync, make_sync_engine, sync_session
+from core.config import Settings
+from core.db import init_db_sync, make_sync_engine, sync_session
 from knowledge.answer import (
     EMPTY_PROMPT,
     Answer,

@@ -16,7 +16,7 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-from bot.config import Settings
+from core.config import Settings
 from knowledge.embedder import Embedder
 from knowledge.types import Record
 

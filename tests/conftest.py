@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import Settings, load_settings
+from core.config import Settings, load_settings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 GUANGDONG_DIR = REPO_ROOT / "data" / "guangdong"  # real directory, MIT (see its LICENSE-source.txt)

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from bot.config import load_settings
+from core.config import load_settings
 
 
 def test_env_overrides_toml(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -35,7 +35,7 @@ def test_repo_config_toml_is_valid(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
 def test_third_party_loggers_stay_at_warning_unless_debug_is_asked() -> None:
     import logging
 
-    from bot.cli import configure_logging
+    from cli import configure_logging
 
     configure_logging("INFO")
     assert logging.getLogger("apscheduler").getEffectiveLevel() == logging.WARNING

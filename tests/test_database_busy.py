@@ -14,8 +14,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
-from bot.config import DatabaseSettings, load_settings
-from bot.db import init_db, is_database_busy, make_async_engine, make_sync_engine
+from core.config import DatabaseSettings, load_settings
+from core.db import init_db, is_database_busy, make_async_engine, make_sync_engine
 from tests.auxil.postgres import pg_admin_url, throwaway_database
 
 pytestmark = pytest.mark.postgres
@@ -103,7 +103,7 @@ def test_the_dashboard_answers_503_in_chinese_when_the_database_is_full(
     engine = make_async_engine(url)
     asyncio.run(init_db(engine))
     asyncio.run(engine.dispose())
-    from bot.dashboard.main import create_app
+    from dashboard.main import create_app
 
     with TestClient(create_app(settings), raise_server_exceptions=False) as client:
         page = client.get("/login")
@@ -140,7 +140,7 @@ def test_the_cli_says_busy_in_chinese_and_exits_75(limited: tuple[str, str, str]
                ZHITONG_DATABASE_URL=url)
     held = _occupy(sync_url, 2)
     try:
-        done = subprocess.run([sys.executable, "-m", "bot", "staff", "list"], env=env, capture_output=True,
+        done = subprocess.run([sys.executable, "-m", "cli", "staff", "list"], env=env, capture_output=True,
                               text=True, timeout=120)
     finally:
         for conn in held:

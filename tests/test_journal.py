@@ -12,8 +12,8 @@ from sqlalchemy import update
 from sqlmodel import col, select
 from telegram import Chat, Message, Update, User
 
-from bot.db import init_db, make_async_engine, make_sessionmaker
 from bot.journal import InboundUpdate, JournalQueue, UpdateJournal
+from core.db import init_db, make_async_engine, make_sessionmaker
 from tests.auxil.postgres import throwaway_database
 
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from bot.cli import _register_all, app
-from bot.config import load_settings
+from cli import _register_all, app
+from core.config import load_settings
 from ingest.pipeline import ingest_paths
 from tests.conftest import SAMPLE_DIR
 
@@ -229,8 +229,8 @@ def test_chat_files_a_ticket_from_the_terminal(runner: CliRunner, data_dir: Path
     assert number, result.stdout
     from sqlmodel import select
 
-    from bot.db import make_sync_engine, sync_session
-    from bot.models import Ticket
+    from core.db import make_sync_engine, sync_session
+    from desk.models import Ticket
 
     engine = make_sync_engine(f"sqlite+aiosqlite:///{data_dir / 'zhitong.db'}")
     with sync_session(engine) as session:

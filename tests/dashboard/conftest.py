@@ -14,13 +14,13 @@ from fastapi.testclient import TestClient
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.clock import FakeClock
-from bot.config import Settings
-from bot.dashboard.auth import set_password
-from bot.dashboard.main import create_app
-from bot.db import init_db, make_async_engine, make_sessionmaker
-from bot.desk.service import Desk
-from bot.models import Staff, TicketCreate, TicketPublic
+from core.clock import FakeClock
+from core.config import Settings
+from core.db import init_db, make_async_engine, make_sessionmaker
+from dashboard.auth import set_password
+from dashboard.main import create_app
+from desk.models import Staff, TicketCreate, TicketPublic
+from desk.service import Desk
 
 PASSWORD = "correct-horse-电池"
 # Tuesday 2026-11-17 10:00 in Shanghai: a working day, inside working hours.

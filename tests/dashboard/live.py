@@ -69,8 +69,8 @@ STAFF_GROUP = -1001234567890
 @contextmanager
 def run_bot(data_dir: Path, clock: Any) -> Iterator[LiveBot]:
     """Start the Bot API server and the bot against the same data dir (database) as the dashboard."""
-    from bot.app import build_application
-    from bot.config import load_settings
+    from cli.telegram_app import build_application
+    from core.config import load_settings
     from tests.auxil.botapi_server import BOT_TOKEN, BotApiServer
 
     ready = threading.Event()

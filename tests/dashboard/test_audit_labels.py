@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from bot.dashboard.routes.tickets import ACTION_AUDIT_LABELS
+from dashboard.routes.tickets import ACTION_AUDIT_LABELS
 from tests.conftest import REPO_ROOT
 
 # The first string literal of desk._audit(…), ._transition(…) and ._escalate(…) calls is the action
@@ -13,7 +13,7 @@ _WRITES = re.compile(r'\._(?:audit|transition|escalate)\((?:[^"()]|\([^()]*\))*?
 
 
 def test_every_audited_action_has_a_label() -> None:
-    sources = "".join(p.read_text("utf-8") for p in (REPO_ROOT / "bot" / "desk").glob("*.py"))
+    sources = "".join(p.read_text("utf-8") for p in (REPO_ROOT / "desk").glob("*.py"))
     written = set(_WRITES.findall(sources))
     assert {"create", "claim", "escalate", "resolve", "accept_warn", "auto_close"} <= written  # the pattern still matches
     missing = sorted(written - ACTION_AUDIT_LABELS.keys())

@@ -10,11 +10,11 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from bot.clock import FakeClock
-from bot.dashboard.auth import LockoutPolicy
-from bot.dashboard.main import SESSION_COOKIE, create_app
-from bot.dashboard.models import ALL_ADDRESSES, SignInGuard, StaffCredential
-from bot.dashboard.throttle import HashPool, SignInBusy
+from core.clock import FakeClock
+from dashboard.auth import LockoutPolicy
+from dashboard.main import SESSION_COOKIE, create_app
+from dashboard.models import ALL_ADDRESSES, SignInGuard, StaffCredential
+from dashboard.throttle import HashPool, SignInBusy
 from tests.dashboard.conftest import PASSWORD, Db, csrf_of, sign_in
 
 POLICY = LockoutPolicy(max_failures=5, ceiling=50, minutes=15)
@@ -134,7 +134,7 @@ def test_expired_session_cookie(settings, clock: FakeClock, db: Db) -> None:  # 
     """Starlette checks the cookie signature's timestamp against session_max_age_s."""
     import time
 
-    from bot.dashboard.main import create_app
+    from dashboard.main import create_app
 
     settings.dashboard.session_max_age_s = 1
     db.staff(1001, "王专员")
@@ -163,7 +163,7 @@ def test_sign_in_lasts_at_most_session_max_age(app_client: TestClient, db: Db, c
 def test_parallel_wrong_guesses_verify_at_most_the_limit_then_lock(db: Db, clock: FakeClock, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     import asyncio
 
-    from bot.dashboard import auth
+    from dashboard import auth
 
     db.staff(1001, "王专员", departments=["市场监管局"])
     checked: list[str] = []
@@ -264,7 +264,7 @@ def test_the_ceiling_locks_an_account_for_every_address(settings, clock: FakeClo
 def test_every_refusal_costs_one_password_check(settings, clock: FakeClock, db: Db, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """Unknown id, locked account, wrong password, id that is not a number: each is one argon2 check,
     and an unknown id is locked exactly like a real one (no id can be told to exist)."""
-    from bot.dashboard import auth
+    from dashboard import auth
 
     db.staff(1001, "王专员", departments=["市场监管局"])
     checks: list[str] = []
@@ -289,7 +289,7 @@ def test_every_refusal_costs_one_password_check(settings, clock: FakeClock, db: 
 
 
 def test_attempts_over_the_rate_are_refused_before_any_hashing(settings, clock: FakeClock, db: Db, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    from bot.dashboard import auth
+    from dashboard import auth
 
     settings.dashboard.signin_rate_per_address = "3/minute"
     settings.dashboard.signin_rate_overall = "5/minute"
@@ -337,7 +337,7 @@ def test_a_sign_in_flood_is_answered_429_while_checks_are_busy(settings, clock: 
     import threading
     from concurrent.futures import ThreadPoolExecutor
 
-    from bot.dashboard import auth
+    from dashboard import auth
 
     settings.dashboard.signin_hash_threads = 1
     settings.dashboard.signin_hash_queue = 1

@@ -13,10 +13,10 @@ import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 from sqlmodel import select
 
-from bot.clock import FakeClock
-from bot.config import Settings
-from bot.dashboard.main import create_app
-from bot.models import Notification, Ticket
+from core.clock import FakeClock
+from core.config import Settings
+from dashboard.main import create_app
+from desk.models import Notification, Ticket
 from tests.conftest import REPO_ROOT
 from tests.dashboard.conftest import PASSWORD, Db
 from tests.dashboard.live import CHROMIUM, CHROMIUM_ARGS, run_bot, serve

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from bot.cli import _register_all, app
-from bot.dashboard.auth import verify_password
-from bot.dashboard.models import StaffCredential
+from cli import _register_all, app
+from dashboard.auth import verify_password
+from dashboard.models import StaffCredential
 from tests.dashboard.conftest import Db
 
 

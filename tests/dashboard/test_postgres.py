@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import Settings, load_settings
+from core.config import Settings, load_settings
 from tests.auxil.postgres import throwaway_database
 from tests.dashboard.test_auth import (  # noqa: F401  (the guard rows' upsert is dialect-specific)
     test_a_lock_holds_only_for_the_address_that_earned_it,
@@ -42,7 +42,7 @@ def settings(tmp_path: Path, pg_url: str) -> Iterator[Settings]:
     import psycopg
     from sqlmodel import SQLModel
 
-    from bot.db import import_all_models
+    from core.db import import_all_models
 
     yield load_settings(data_dir=tmp_path / "var", database={"url": pg_url})
     import_all_models()

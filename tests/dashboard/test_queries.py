@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from bot.config import Settings
-from bot.dashboard.queries import WorkingSpan, format_working_seconds
-from bot.desk.workcalendar import WorkCalendar
+from core.config import Settings
+from dashboard.queries import WorkingSpan, format_working_seconds
+from desk.workcalendar import WorkCalendar
 
 
 def test_span_matches_calendar_across_national_day(settings: Settings) -> None:

@@ -9,9 +9,9 @@ from fastapi.testclient import TestClient
 from openpyxl import load_workbook
 from sqlmodel import select
 
-from bot.analytics import QuestionLog
-from bot.clock import FakeClock
-from bot.dashboard.models import FaqDecision
+from core.clock import FakeClock
+from dashboard.models import FaqDecision
+from desk.analytics import QuestionLog
 from knowledge.models import KbRecord, KbSource
 from tests.dashboard.conftest import Db, csrf_of, sign_in
 

@@ -8,8 +8,8 @@ from typing import Any
 from fastapi.testclient import TestClient
 from sqlmodel import select
 
-from bot.clock import FakeClock
-from bot.models import AuditEntry, Notification, Ticket, TicketMessage
+from core.clock import FakeClock
+from desk.models import AuditEntry, Notification, Ticket, TicketMessage
 from tests.dashboard.conftest import Db, csrf_of, sign_in
 
 MARKET = "市场监管局"
@@ -189,7 +189,7 @@ def test_queue_filters_and_overdue_board(app_client: TestClient, db: Db, clock: 
 
 
 def test_unexpected_error_shows_an_error_id_not_a_traceback(settings, clock: FakeClock, db: Db) -> None:  # type: ignore[no-untyped-def]
-    from bot.dashboard.main import create_app
+    from dashboard.main import create_app
 
     class BrokenDesk:
         calendar = db.desk.calendar
@@ -225,7 +225,7 @@ def test_leader_reassigns_commissioner_cannot(app_client: TestClient, db: Db) ->
 
 
 def test_ticket_page_shows_the_registered_enterprise(app_client: TestClient, db: Db) -> None:
-    from bot.models import EnterpriseCreate
+    from desk.models import EnterpriseCreate
 
     db.staff(1001, "王专员", departments=[MARKET])
     ent = db.run(

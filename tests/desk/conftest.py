@@ -14,10 +14,10 @@ import pytest
 from sqlalchemy import text
 from sqlmodel import SQLModel
 
-from bot.clock import FakeClock
-from bot.config import Settings
-from bot.db import init_db, make_async_engine, make_sessionmaker
-from bot.desk.service import Desk
+from core.clock import FakeClock
+from core.config import Settings
+from core.db import init_db, make_async_engine, make_sessionmaker
+from desk.service import Desk
 from tests.auxil.postgres import throwaway_database
 
 SH = ZoneInfo("Asia/Shanghai")

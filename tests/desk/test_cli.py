@@ -8,7 +8,7 @@ import pytest
 from openpyxl import load_workbook
 from typer.testing import CliRunner
 
-from bot.cli import _register_all, app
+from cli import _register_all, app
 
 
 @pytest.fixture(scope="module")

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.desk.credit_code import is_valid_credit_code, normalize_credit_code
-from bot.desk.errors import InvalidCreditCode
+from desk.credit_code import is_valid_credit_code, normalize_credit_code
+from desk.errors import InvalidCreditCode
 
 
 def test_valid_code_is_normalised() -> None:

@@ -7,9 +7,9 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
-from bot.clock import FakeClock
-from bot.db import make_sessionmaker
-from bot.desk.errors import (
+from core.clock import FakeClock
+from core.db import make_sessionmaker
+from desk.errors import (
     AlreadyClaimed,
     DeskError,
     IllegalTransition,
@@ -19,8 +19,8 @@ from bot.desk.errors import (
     PermissionDenied,
     TicketNotFound,
 )
-from bot.desk.service import Desk
-from bot.models import EnterpriseCreate, TicketCreate
+from desk.models import EnterpriseCreate, TicketCreate
+from desk.service import Desk
 from tests.desk.conftest import (
     ADMIN,
     COMMISSIONER_A,
@@ -221,7 +221,7 @@ async def test_claim_survives_an_unrelated_concurrent_change(staffed: Desk, engi
     would): the claim retries on the fresh row instead of reporting a claim that never happened."""
     from sqlalchemy import event, text
 
-    from bot.db import make_sync_engine
+    from core.db import make_sync_engine
 
     number = await _new_ticket(staffed)
     other = make_sync_engine(db_url)
@@ -250,7 +250,7 @@ async def test_claim_survives_an_unrelated_concurrent_change(staffed: Desk, engi
 async def test_resolve_retries_after_losing_to_an_unrelated_change(staffed: Desk, engine, db_url: str) -> None:  # type: ignore[no-untyped-def]
     from sqlalchemy import event, text
 
-    from bot.db import make_sync_engine
+    from core.db import make_sync_engine
 
     number = await _new_ticket(staffed)
     await staffed.claim(number, COMMISSIONER_A)
@@ -275,7 +275,7 @@ async def test_resolve_retries_after_losing_to_an_unrelated_change(staffed: Desk
 
 
 async def test_a_ticket_is_never_handed_to_an_admin(staffed: Desk) -> None:
-    from bot.desk.errors import InvalidInput
+    from desk.errors import InvalidInput
 
     desk = staffed
     number = await _new_ticket(desk)
@@ -289,7 +289,7 @@ async def test_a_ticket_is_never_handed_to_an_admin(staffed: Desk) -> None:
 async def test_concurrent_registrations_of_one_code_both_land_and_log_no_personal_data(desk: Desk, caplog) -> None:  # type: ignore[no-untyped-def]
     import logging
 
-    caplog.set_level(logging.DEBUG, logger="bot.desk")
+    caplog.set_level(logging.DEBUG, logger="desk")
     forms = [
         EnterpriseCreate(name=f"城东小饭馆{i}", credit_code=VALID_CODE, contact_name="陈美玲",
                          contact_phone="13800138000", tg_user_id=9000 + i)
@@ -305,7 +305,7 @@ async def test_concurrent_registrations_of_one_code_both_land_and_log_no_persona
 async def test_notifications_do_not_double_punctuation_or_repeat_the_handover(staffed: Desk) -> None:
     from sqlmodel import select
 
-    from bot.models import Notification
+    from desk.models import Notification
 
     desk = staffed
     number = await _new_ticket(desk)
@@ -321,7 +321,7 @@ async def test_notifications_do_not_double_punctuation_or_repeat_the_handover(st
 
 
 async def test_staff_departments_resolve_to_the_directory_or_are_refused(desk: Desk) -> None:
-    from bot.desk.errors import InvalidInput
+    from desk.errors import InvalidInput
     from knowledge.models import KbDepartment
 
     async with desk.sessions() as s, s.begin():

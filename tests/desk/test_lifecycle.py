@@ -6,10 +6,10 @@ from datetime import timedelta
 
 import pytest
 
-from bot.clock import FakeClock
-from bot.desk.errors import IllegalTransition, InvalidInput, PermissionDenied
-from bot.desk.service import Desk
-from bot.models import EnterpriseCreate, TicketCreate
+from core.clock import FakeClock
+from desk.errors import IllegalTransition, InvalidInput, PermissionDenied
+from desk.models import EnterpriseCreate, TicketCreate
+from desk.service import Desk
 from tests.desk.conftest import COMMISSIONER_A, COMMISSIONER_B, LEADER, OWNER, SH, STRANGER, VALID_CODE, sh
 
 

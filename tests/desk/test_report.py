@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 from openpyxl import load_workbook
 
-from bot.clock import FakeClock
-from bot.desk.demo import seed_demo_month
-from bot.desk.errors import InvalidInput
-from bot.desk.report import build_monthly_report, cjk_font_path, render_tables, write_chart, write_xlsx
-from bot.desk.service import Desk
-from bot.models import TicketCreate
+from core.clock import FakeClock
+from desk.demo import seed_demo_month
+from desk.errors import InvalidInput
+from desk.models import TicketCreate
+from desk.report import build_monthly_report, cjk_font_path, render_tables, write_chart, write_xlsx
+from desk.service import Desk
 from tests.desk.conftest import COMMISSIONER_A, COMMISSIONER_OTHER, OWNER, STRANGER, sh
 
 
@@ -78,7 +78,7 @@ async def test_seeded_month_makes_xlsx_and_chart(desk: Desk, clock: FakeClock, t
 def test_text_that_looks_like_a_formula_stays_text_in_the_xlsx(tmp_path) -> None:  # type: ignore[no-untyped-def]
     from openpyxl import load_workbook
 
-    from bot.desk.report import MonthlyReport, ReportRow
+    from desk.report import MonthlyReport, ReportRow
 
     evil = '=HYPERLINK("http://evil.example","点这里")'
     row = ReportRow(name=evil)

@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.clock import FakeClock, SystemClock, as_utc
-from bot.desk.errors import IllegalTransition
-from bot.desk.states import TRANSITIONS, TicketState, check_transition
+from core.clock import FakeClock, SystemClock, as_utc
+from desk.errors import IllegalTransition
+from desk.states import TRANSITIONS, TicketState, check_transition
 
 
 @pytest.mark.parametrize("current", list(TicketState))

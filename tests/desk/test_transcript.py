@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.desk.transcript import transcript_text, turns_for_ticket
+from desk.transcript import transcript_text, turns_for_ticket
 
 
 def _turn(i: int, question: str, department: str, minute: int) -> dict[str, str]:

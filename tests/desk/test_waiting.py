@@ -10,10 +10,10 @@ import pytest
 from sqlalchemy.orm.exc import StaleDataError
 from sqlmodel import select
 
-from bot.clock import FakeClock
-from bot.config import Settings
-from bot.desk.service import Desk
-from bot.models import EnterpriseCreate, NotificationPublic, Ticket, TicketCreate
+from core.clock import FakeClock
+from core.config import Settings
+from desk.models import EnterpriseCreate, NotificationPublic, Ticket, TicketCreate
+from desk.service import Desk
 from tests.desk.conftest import COMMISSIONER_A, LEADER, OWNER, VALID_CODE, sh
 
 ASKED = "请补充加盖公章的租赁合同复印件"
@@ -155,7 +155,7 @@ async def test_a_new_waiting_period_is_chased_again(staffed: Desk, clock: FakeCl
 
 
 async def test_the_days_come_from_config(engine, settings: Settings, clock: FakeClock) -> None:  # type: ignore[no-untyped-def]
-    from bot.db import make_sessionmaker
+    from core.db import make_sessionmaker
 
     desk_cfg = settings.desk.model_copy(update={"waiting_reminder_after_days": 1, "waiting_giveup_after_days": 3})
     desk = Desk(make_sessionmaker(engine), settings.model_copy(update={"desk": desk_cfg}), clock)

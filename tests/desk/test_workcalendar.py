@@ -7,7 +7,7 @@ from datetime import date
 
 import pytest
 
-from bot.desk.workcalendar import WorkCalendar
+from desk.workcalendar import WorkCalendar
 from tests.desk.conftest import SH, sh
 
 
@@ -39,7 +39,7 @@ def test_lunch_break_and_evening_are_not_working_time() -> None:
 def test_2027_falls_back_to_monday_friday_with_one_warning(caplog: pytest.LogCaptureFixture) -> None:
     cal = WorkCalendar()
     assert not cal.knows_year(2027)
-    with caplog.at_level(logging.WARNING, logger="bot.desk.workcalendar"):
+    with caplog.at_level(logging.WARNING, logger="desk.workcalendar"):
         due = cal.add_working_days(sh(2026, 12, 28, 10, 0), 5)
         cal.add_working_days(sh(2027, 3, 1, 10, 0), 5)
     # 12-29, 12-30, 12-31 then Friday 2027-01-01 counts (nobody told us it is a holiday), then Monday.

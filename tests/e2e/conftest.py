@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from bot.config import Settings, load_settings
+from core.config import Settings, load_settings
 from tests.auxil.botapi_server import BOT_TOKEN, BotApiServer, FakeUser
 from tests.conftest import SAMPLE_DIR
 
@@ -106,7 +106,7 @@ async def run_bot(
 
     ``knowledge=None, answer_process=True`` is the bot as `zhitong run` builds it: its own knowledge
     core and an answer worker process."""
-    from bot.app import build_application
+    from cli.telegram_app import build_application
 
     app = build_application(settings, knowledge=knowledge, clock=clock, answer_process=answer_process)
     await app.initialize()

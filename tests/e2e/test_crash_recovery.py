@@ -33,7 +33,7 @@ async def _start_bot(api: BotApiServer, data_dir: Path) -> asyncio.subprocess.Pr
         "ZHITONG_TELEGRAM_FLOOD_MESSAGES": "1000",
     })
     calls = api.get_updates_calls
-    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", "run", env=env, cwd=str(REPO_ROOT))
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "cli", "run", env=env, cwd=str(REPO_ROOT))
     deadline = time.monotonic() + 120
     while api.get_updates_calls == calls:  # noqa: ASYNC110 (another process: poll for its effect)
         assert proc.returncode is None, "the bot exited during start-up"

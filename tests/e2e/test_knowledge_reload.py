@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import Settings
-from bot.db import make_sync_engine, sync_session
+from core.config import Settings
+from core.db import make_sync_engine, sync_session
 from ingest.pipeline import ingest_paths
 from knowledge.models import bump_generation
 from tests.auxil.botapi_server import BotApiServer

@@ -9,8 +9,8 @@ from typing import Any
 
 from sqlmodel import select
 
-from bot.clock import FakeClock
-from bot.models import Notification
+from core.clock import FakeClock
+from desk.models import Notification
 from handlers import texts
 from tests.auxil.botapi_server import BotApiServer
 from tests.e2e.conftest import (
@@ -50,7 +50,7 @@ async def test_registration_with_bad_input_and_cancel(bot: RunningBot) -> None:
     assert (enterprise.contact_name, enterprise.contact_phone) == ("孙小明", "13800001111")
 
     # With a commissioner assigned, /start names them.
-    from bot.models import EnterpriseCreate
+    from desk.models import EnterpriseCreate
 
     await bot.services.desk.register_enterprise(EnterpriseCreate(
         name=enterprise.name, credit_code=VALID_CODE, tg_user_id=801, commissioner_tg_id=COMMISSIONER_ID))

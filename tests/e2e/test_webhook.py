@@ -8,7 +8,7 @@ from typing import Any
 
 import aiohttp
 
-from bot.app import build_application, webhook_params
+from cli.telegram_app import build_application, webhook_params
 from tests.auxil.botapi_server import BotApiServer, FakeUser
 from tests.e2e.conftest import bot_settings, free_port
 
@@ -84,6 +84,6 @@ def test_zhitong_run_without_token_explains(tmp_path: Path) -> None:
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("ZHITONG_TELEGRAM")}
     env.update({"ZHITONG_DATA_DIR": str(tmp_path / "var"), "ZHITONG_CONFIG": str(tmp_path / "none.toml")})
-    done = subprocess.run([sys.executable, "-m", "bot", "run"], env=env, capture_output=True, text=True, timeout=120)
+    done = subprocess.run([sys.executable, "-m", "cli", "run"], env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2
     assert "ZHITONG_TELEGRAM_TOKEN" in done.stderr

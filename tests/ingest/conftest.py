@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
-from bot.config import EmbedderSettings, Settings
-from bot.db import init_db_sync, make_sync_engine, sync_session
+from core.config import EmbedderSettings, Settings
+from core.db import init_db_sync, make_sync_engine, sync_session
 from knowledge.embedder import Embedder, make_embedder
 from knowledge.models import KbDepartment, KbRecord, KbSource
 from knowledge.store import VectorStore

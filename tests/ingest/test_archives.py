@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import Settings
+from core.config import Settings
 from ingest.archives import check_archive
 from ingest.errors import IngestError
 from ingest.pipeline import ingest_paths

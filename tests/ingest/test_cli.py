@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from bot.cli import _register_all, app
-from bot.config import Settings, load_settings
+from cli import _register_all, app
+from core.config import Settings, load_settings
 from knowledge.store import VectorStore
 from tests.conftest import REPO_ROOT, SAMPLE_DIR
 from tests.ingest.test_pipeline import make_city

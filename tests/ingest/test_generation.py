@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import Settings, load_settings
-from bot.db import init_db_sync, make_sync_engine, sync_session
+from core.config import Settings, load_settings
+from core.db import init_db_sync, make_sync_engine, sync_session
 from ingest.pipeline import ingest_paths
 from knowledge.embedder import Embedder
 from knowledge.models import read_generation

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import Settings
+from core.config import Settings
 from ingest.errors import IngestError
 from ingest.pipeline import ingest_paths
 from ingest.sandbox import ParseLimits, parse_isolated

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import Settings
+from core.config import Settings
 from ingest.directory import parse_directory
 from ingest.errors import IngestError
 from ingest.loaders import split_front_matter

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from bot.config import Settings
+from core.config import Settings
 from ingest.pipeline import ingest_paths
 
 POLICY = "# 示范市稳岗返还办法\n\n一、对象\n参保企业可申请稳岗返还。\n"
@@ -49,7 +49,7 @@ def test_a_pipe_inside_a_folder_is_skipped_not_waited_on(settings: Settings, tmp
 def test_a_department_lives_while_any_file_defines_it(settings: Settings, tmp_path: Path) -> None:
     from sqlmodel import select
 
-    from bot.db import make_sync_engine, sync_session
+    from core.db import make_sync_engine, sync_session
     from knowledge.models import KbDepartment
 
     city = tmp_path / "directory"

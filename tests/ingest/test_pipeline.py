@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import Settings, load_settings
+from core.config import Settings, load_settings
 from ingest.pipeline import ingest_paths, is_current
 from knowledge.store import VectorStore
 from tests.conftest import SAMPLE_DIR

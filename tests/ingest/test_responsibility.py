@@ -6,8 +6,8 @@ from pathlib import Path
 
 from sqlmodel import select
 
-from bot.config import Settings
-from bot.db import make_sync_engine, sync_session
+from core.config import Settings
+from core.db import make_sync_engine, sync_session
 from ingest.directory import DepartmentIndex
 from ingest.pipeline import ingest_paths
 from ingest.responsibility import ResponsibleDepartments

@@ -10,7 +10,7 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 import pytest
 
-from bot.config import EmbedderSettings, Settings
+from core.config import EmbedderSettings, Settings
 from knowledge.embedder import Embedder, make_embedder
 from knowledge.service import KnowledgeService
 from knowledge.store import VectorStore
@@ -77,7 +77,7 @@ def shared_service(
     tmp_path_factory: pytest.TempPathFactory, use_embedder: Embedder
 ) -> Iterator[KnowledgeService]:
     """One seeded fixture KB per test module, for tests that only ask (seeding costs ~1.5 s)."""
-    from bot.config import load_settings
+    from core.config import load_settings
 
     data_dir = tmp_path_factory.mktemp("kb")
     with pytest.MonkeyPatch.context() as mp:

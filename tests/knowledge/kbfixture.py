@@ -12,8 +12,8 @@ from typing import Any
 
 from sqlmodel import select
 
-from bot.config import Settings
-from bot.db import init_db_sync, make_sync_engine, sync_session
+from core.config import Settings
+from core.db import init_db_sync, make_sync_engine, sync_session
 from knowledge.models import KbDepartment, KbRecord, KbSource
 from knowledge.store import VectorStore
 from knowledge.types import Record

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bot.config import EmbedderSettings
+from core.config import EmbedderSettings
 from knowledge.embedder import (
     Embedder,
     SentenceTransformerEmbedder,

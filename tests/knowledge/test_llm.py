@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from bot.config import LLMSettings, Settings
+from core.config import LLMSettings, Settings
 from knowledge.service import KnowledgeService
 from knowledge.store import VectorStore
 from knowledge.types import Record

@@ -5,7 +5,7 @@ Fusion-logic tests use a deterministic fake embedder; the rest runs the real USE
 
 from __future__ import annotations
 
-from bot.config import RetrievalSettings, Settings
+from core.config import RetrievalSettings, Settings
 from knowledge.departments import department_names
 from knowledge.retriever import HybridRetriever, KnowledgeIndex, _min_max
 from knowledge.service import KnowledgeService
@@ -141,7 +141,7 @@ def _many_records(n: int, distinct: int) -> list[Record]:
 def test_dense_scores_are_exact_whatever_order_the_store_was_built_in(tmp_path, hash_embedder: HashEmbedder) -> None:  # type: ignore[no-untyped-def]
     """Two clean ingests of one corpus (vectors written in different orders and batches) rank every
     question identically, down to the last candidate's score, and each dense score is the exact cosine."""
-    from bot.config import load_settings
+    from core.config import load_settings
 
     records = _many_records(3000, distinct=60)
     retrievers = []

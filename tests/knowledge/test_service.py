@@ -6,7 +6,7 @@ import threading
 
 from sqlmodel import select
 
-from bot.db import make_sync_engine, sync_session
+from core.db import make_sync_engine, sync_session
 from knowledge.answer import EMPTY_PROMPT
 from knowledge.models import KbRecord, KbSource
 from knowledge.service import MAX_QUESTION_CHARS, KnowledgeService, truncate_question

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bot.config import Settings, load_settings
+from core.config import Settings, load_settings
 from knowledge.embedder import Embedder
 from knowledge.store import VectorStore, collection_name
 from knowledge.types import Record
@@ -33,7 +33,7 @@ RECORDS = [
 _OTHER_PROCESS_WRITES = """
 import sys
 import numpy as np
-from bot.config import load_settings
+from core.config import load_settings
 from knowledge.store import VectorStore
 from knowledge.types import Record
 

@@ -1,0 +1,271 @@
+"""Desk tables (SQLModel): enterprises, staff, tickets and what hangs off them.
+
+Every datetime is stored UTC-aware (DateTime(timezone=True)); working time is computed in the desk's
+timezone by desk.workcalendar. Telegram ids are BigInteger: they outgrow int32.
+Enumerated values (state, role, reason…) are plain strings checked by the domain layer, so PostgreSQL
+needs no ENUM types and adding a value is not a migration.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Column, DateTime, Integer, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    # Only a fallback default for rows written outside the Desk; the Desk always passes its clock's time.
+    return datetime.now(UTC)
+
+
+def _ts(nullable: bool = True, index: bool = False) -> Any:
+    return Field(default=None, sa_type=DateTime(timezone=True), nullable=nullable, index=index)  # type: ignore[call-overload]
+
+
+# ---------------------------------------------------------------- staff
+class StaffBase(SQLModel):
+    tg_user_id: int = Field(sa_type=BigInteger, unique=True, index=True)
+    name: str = Field(max_length=64)
+    role: str = Field(default="commissioner", max_length=16)  # StaffRole
+
+
+class Staff(StaffBase, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    departments: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    active: bool = True
+    created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))  # type: ignore[call-overload]
+
+
+class StaffPublic(StaffBase):
+    id: int
+    departments: list[str]
+    active: bool
+
+
+# ---------------------------------------------------------------- enterprise
+class EnterpriseBase(SQLModel):
+    name: str = Field(max_length=200)
+    credit_code: str = Field(max_length=18, unique=True, index=True)  # 统一社会信用代码
+    industry: str = Field(default="", max_length=100)
+    contact_name: str = Field(default="", max_length=64)
+    contact_phone: str = Field(default="", max_length=32)
+    tg_user_id: int | None = Field(default=None, sa_type=BigInteger, unique=True, index=True)
+
+
+class EnterpriseCreate(EnterpriseBase):
+    commissioner_tg_id: int | None = None
+
+
+class Enterprise(EnterpriseBase, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    commissioner_id: int | None = Field(default=None, foreign_key="staff.id")
+    created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))  # type: ignore[call-overload]
+
+
+class EnterprisePublic(EnterpriseBase):
+    id: int
+    commissioner_id: int | None
+
+
+# ---------------------------------------------------------------- ticket
+class TicketBase(SQLModel):
+    title: str = Field(max_length=200)
+    description: str = Field(default="", sa_type=Text)
+    department: str = Field(default="", max_length=100, index=True)  # handling department (canonical name)
+    service_item: str = Field(default="", max_length=200)  # 事项, when known
+    reason: str = Field(default="其他", max_length=8)  # 卡点: Reason
+    transcript: str = Field(default="", sa_type=Text)  # the chat that led to the ticket
+
+
+class TicketCreate(TicketBase):
+    requester_tg_id: int | None = None
+    requester_name: str = ""
+    enterprise_id: int | None = None  # looked up from requester_tg_id when omitted
+
+
+_version_col = Column("version", Integer, nullable=False, default=1)
+
+
+class Ticket(TicketBase, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    # Human number BC-YYYYMMDD-NNNN, derived from the id once it is known (so it is race-free).
+    number: str | None = Field(default=None, max_length=32, unique=True, index=True)
+    enterprise_id: int | None = Field(default=None, foreign_key="enterprise.id", index=True)
+    requester_tg_id: int | None = Field(default=None, sa_type=BigInteger, index=True)
+    requester_name: str = Field(default="", max_length=200)
+    state: str = Field(default="new", max_length=24, index=True)
+    assignee_id: int | None = Field(default=None, foreign_key="staff.id", index=True)
+    co_departments: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    # Optimistic lock: every ORM UPDATE says WHERE version = <read value>; a lost race raises StaleDataError.
+    version: int = Field(default=1, sa_column=_version_col)
+
+    created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True), index=True)  # type: ignore[call-overload]
+    updated_at: datetime | None = _ts()
+    accepted_at: datetime | None = _ts()
+    accept_due_at: datetime | None = _ts(index=True)
+    accept_warn_at: datetime | None = _ts()
+    accept_warned: bool = False
+    accept_overdue: bool = False  # 接收超期
+    resolve_due_at: datetime | None = _ts(index=True)
+    resolve_warn_at: datetime | None = _ts()
+    resolve_warned: bool = False
+    resolve_overdue: bool = False  # 处置超期 (sticky: counted once per ticket)
+    resolve_escalated_at: datetime | None = _ts()  # set when the current resolve deadline was escalated
+    paused_at: datetime | None = _ts()
+    # Working seconds left on the resolve clock when it was paused (waiting_enterprise).
+    resolve_remaining_s: float | None = None
+    escalated_at: datetime | None = _ts()
+    escalation_count: int = 0
+    resolved_at: datetime | None = _ts()
+    first_resolved_at: datetime | None = _ts()
+    resolution_note: str = Field(default="", sa_type=Text)
+    resolution_round: int = 0  # how many times it was resolved (a rating belongs to one round)
+    rating_due_at: datetime | None = _ts(index=True)
+    rating_remind_at: datetime | None = _ts()
+    rating_reminded: bool = False
+    closed_at: datetime | None = _ts()
+    close_reason: str = Field(default="", max_length=16)  # rated | unrated | manual
+    close_note: str = Field(default="", sa_type=Text)
+    # Where the bot mirrors this ticket on the staff side (forum topic or reply thread); the bot sets them.
+    staff_chat_id: int | None = Field(default=None, sa_type=BigInteger)
+    staff_thread_id: int | None = Field(default=None, sa_type=BigInteger)
+
+    __mapper_args__ = {"version_id_col": _version_col}
+
+
+class TicketPublic(TicketBase):
+    id: int
+    number: str
+    state: str
+    state_label: str
+    enterprise_id: int | None
+    enterprise_name: str = ""
+    requester_tg_id: int | None
+    requester_name: str
+    assignee_id: int | None
+    assignee_name: str = ""
+    assignee_tg_id: int | None = None
+    co_departments: list[str]
+    created_at: datetime
+    accepted_at: datetime | None
+    accept_due_at: datetime | None
+    accept_overdue: bool
+    resolve_due_at: datetime | None
+    resolve_overdue: bool
+    paused_at: datetime | None
+    escalation_count: int
+    resolved_at: datetime | None
+    resolution_note: str
+    resolution_round: int
+    rating_due_at: datetime | None
+    closed_at: datetime | None
+    close_reason: str
+    close_note: str
+    staff_chat_id: int | None
+    staff_thread_id: int | None
+
+
+# ---------------------------------------------------------------- messages, ratings, follow-ups
+class TicketMessage(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: int = Field(foreign_key="ticket.id", index=True)
+    author_kind: str = Field(max_length=16)  # AuthorKind
+    author_tg_id: int | None = Field(default=None, sa_type=BigInteger)
+    text: str = Field(sa_type=Text)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))  # type: ignore[call-overload]
+
+
+class Rating(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("ticket_id", "round"),)
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: int = Field(foreign_key="ticket.id", index=True)
+    round: int = 1  # the resolution round being rated: one rating per round
+    score: str = Field(max_length=8)  # RatingScore
+    comment: str = Field(default="", sa_type=Text)
+    rater_tg_id: int | None = Field(default=None, sa_type=BigInteger)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))  # type: ignore[call-overload]
+
+
+class FollowUp(SQLModel, table=True):
+    """回访 task created by an unhappy rating, with its own deadline."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: int = Field(foreign_key="ticket.id", index=True)
+    assignee_id: int | None = Field(default=None, foreign_key="staff.id")
+    created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))  # type: ignore[call-overload]
+    due_at: datetime = Field(sa_type=DateTime(timezone=True))  # type: ignore[call-overload]
+    warn_at: datetime | None = _ts()
+    warned: bool = False
+    overdue: bool = False
+    done_at: datetime | None = _ts()
+    note: str = Field(default="", sa_type=Text)
+
+
+class AuditEntry(SQLModel, table=True):
+    """One row per state change or notable act, written in the same transaction as the change."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: int | None = Field(default=None, foreign_key="ticket.id", index=True)
+    actor_kind: str = Field(max_length=16)  # enterprise | staff | system
+    actor_tg_id: int | None = Field(default=None, sa_type=BigInteger)
+    actor_name: str = Field(default="", max_length=64)
+    action: str = Field(max_length=32)
+    from_state: str = Field(default="", max_length=24)
+    to_state: str = Field(default="", max_length=24)
+    reason: str = Field(default="", sa_type=Text)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True), index=True)  # type: ignore[call-overload]
+
+
+class Notification(SQLModel, table=True):
+    """Outbox row: written with the change it reports; the bot delivers it and marks it sent or failed."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: int | None = Field(default=None, foreign_key="ticket.id", index=True)
+    audience: str = Field(max_length=16)  # Audience: enterprise | staff | leaders
+    recipient_tg_id: int | None = Field(default=None, sa_type=BigInteger)
+    kind: str = Field(max_length=32)
+    text: str = Field(sa_type=Text)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))  # type: ignore[call-overload]
+    sent_at: datetime | None = _ts(index=True)
+    attempts: int = 0
+    last_error: str = Field(default="", sa_type=Text)
+
+
+class NotificationPublic(SQLModel):
+    id: int
+    ticket_id: int | None
+    ticket_number: str = ""
+    staff_chat_id: int | None = None
+    staff_thread_id: int | None = None
+    audience: str
+    recipient_tg_id: int | None
+    kind: str
+    text: str
+    created_at: datetime
+    attempts: int
+
+
+# ---------------------------------------------------------------- UTC on load
+def _make_utc_aware(target: SQLModel, *_args: object) -> None:
+    # SQLite hands back naive datetimes; every stored value is UTC, so say so before domain code compares.
+    for name in _DATETIME_FIELDS.get(type(target), ()):
+        value = target.__dict__.get(name)
+        if isinstance(value, datetime) and value.tzinfo is None:
+            target.__dict__[name] = value.replace(tzinfo=UTC)
+
+
+def _register_utc_listeners() -> None:
+    from sqlalchemy import event
+
+    for model in (Staff, Enterprise, Ticket, TicketMessage, Rating, FollowUp, AuditEntry, Notification):
+        _DATETIME_FIELDS[model] = tuple(
+            c.key for c in model.__table__.columns if isinstance(c.type, DateTime)  # type: ignore[attr-defined,union-attr]
+        )
+        event.listen(model, "load", _make_utc_aware)
+        event.listen(model, "refresh", _make_utc_aware)
+
+
+_DATETIME_FIELDS: dict[type, tuple[str, ...]] = {}
+_register_utc_listeners()
