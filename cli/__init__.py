@@ -64,9 +64,9 @@ def configure_logging(level: str) -> None:
 
 
 def _register_all() -> None:
-    from cli import dashboard, desk, ingest, kb, run
+    from cli import dashboard, db, desk, ingest, kb, run
 
-    for module in (ingest, kb, desk, run, dashboard):
+    for module in (ingest, kb, desk, run, dashboard, db):
         module.register(app)
 
 
@@ -75,10 +75,14 @@ def main() -> None:
     try:
         app()
     except Exception as exc:
-        # Imported here: core.db pulls in SQLAlchemy, which `zhitong --help` and most commands' argument
-        # errors never need.
+        # Imported here: core.db pulls in SQLAlchemy and Alembic, which `zhitong --help` and most
+        # commands' argument errors never need.
         from core.db import BUSY_MESSAGE, is_database_busy
+        from core.schema import SchemaError
 
+        if isinstance(exc, SchemaError):
+            typer.echo(str(exc), err=True)
+            raise SystemExit(1) from None
         if not is_database_busy(exc):
             raise
         typer.echo(f"{BUSY_MESSAGE}（数据库连接已满）未做任何更改。", err=True)

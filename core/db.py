@@ -16,9 +16,11 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.util import await_only
-from sqlmodel import Session, SQLModel
+from sqlmodel import Session
 from sqlmodel.ext.asyncio.session import AsyncSession
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+
+from core.schema import upgrade
 
 if TYPE_CHECKING:
     from core.config import DatabaseSettings
@@ -141,28 +143,15 @@ def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
 
 
-def import_all_models() -> None:
-    """Import every module that declares tables so SQLModel.metadata knows them all."""
-    import importlib
-
-    for module in ("desk.models", "knowledge.models", "desk.analytics", "bot.staff_cards", "bot.journal", "dashboard.models"):
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as exc:  # a package not written yet must not break the others
-            if exc.name != module:
-                raise
-
-
 async def init_db(engine: AsyncEngine) -> None:
-    """Create missing tables (idempotent)."""
-    import_all_models()
-    async with engine.begin() as conn:
-        await conn.run_sync(SQLModel.metadata.create_all)
+    """Bring the schema to the newest migration (core.schema; idempotent, refuses an unknown revision)."""
+    async with engine.connect() as conn:
+        await conn.run_sync(upgrade)
 
 
 def init_db_sync(engine: Engine) -> None:
-    import_all_models()
-    SQLModel.metadata.create_all(engine)
+    with engine.connect() as conn:
+        upgrade(conn)
 
 
 def sync_session(engine: Engine) -> Session:

@@ -42,10 +42,10 @@ def settings(tmp_path: Path, pg_url: str) -> Iterator[Settings]:
     import psycopg
     from sqlmodel import SQLModel
 
-    from core.db import import_all_models
+    from cli.db import all_models
 
     yield load_settings(data_dir=tmp_path / "var", database={"url": pg_url})
-    import_all_models()
+    all_models()
     sync = pg_url.replace("postgresql+asyncpg://", "postgresql://")
     names = ", ".join(f'"{t.name}"' for t in SQLModel.metadata.sorted_tables)
     with psycopg.connect(sync, autocommit=True) as conn:
