@@ -21,10 +21,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import DateTime, delete
+from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
-from sqlmodel import Field, SQLModel, col, select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.staff_cards import StaffCards
@@ -32,6 +32,7 @@ from core.clock import Clock, SystemClock
 from core.config import Settings
 from core.db import init_db, make_async_engine, make_sessionmaker
 from desk.analytics import Analytics
+from desk.models import OutboxClaim
 
 if TYPE_CHECKING:
     from desk.models import Staff
@@ -460,22 +461,6 @@ class IngestRunner:
 
 
 # ---------------------------------------------------------------- outbox claims
-class OutboxClaim(SQLModel, table=True):
-    """A lease on one desk notification while a bot worker delivers it.
-
-    The desk's outbox has no claim column; with several workers (webhook scale-out) two could send the
-    same row. Inserting this row is the claim (primary key = notification id: one winner); it is
-    deleted after the row is marked sent or failed. A lease older than LEASE is taken over (the worker
-    died mid-delivery): that row may be sent twice, never lost.
-    """
-
-    __tablename__ = "outbox_claim"
-
-    notification_id: int = Field(primary_key=True)
-    worker: str = Field(max_length=64)
-    claimed_at: datetime = Field(sa_type=DateTime(timezone=True))  # type: ignore[call-overload]
-
-
 class OutboxClaims:
     LEASE = timedelta(minutes=2)
 

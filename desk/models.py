@@ -269,3 +269,19 @@ def _register_utc_listeners() -> None:
 
 _DATETIME_FIELDS: dict[type, tuple[str, ...]] = {}
 _register_utc_listeners()
+
+
+class OutboxClaim(SQLModel, table=True):
+    """A lease on one desk notification while a bot worker delivers it.
+
+    The desk's outbox has no claim column; with several workers (webhook scale-out) two could send the
+    same row. Inserting this row is the claim (primary key = notification id: one winner); it is
+    deleted after the row is marked sent or failed. A lease older than LEASE is taken over (the worker
+    died mid-delivery): that row may be sent twice, never lost.
+    """
+
+    __tablename__ = "outbox_claim"
+
+    notification_id: int = Field(primary_key=True)
+    worker: str = Field(max_length=64)
+    claimed_at: datetime = Field(sa_type=DateTime(timezone=True))  # type: ignore[call-overload]

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-02 15:30:32.288256
+Create Date: 2026-12-02 15:33:20.836822
 """
 
 from __future__ import annotations
@@ -87,6 +87,13 @@ def upgrade() -> None:
     if_not_exists=True,
     )
     op.create_index(op.f('ix_kb_source_path'), 'kb_source', ['path'], unique=True, if_not_exists=True)
+    op.create_table('outbox_claim',
+    sa.Column('notification_id', sa.Integer(), nullable=False),
+    sa.Column('worker', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('claimed_at', sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('notification_id'),
+    if_not_exists=True,
+    )
     op.create_table('question_log',
     sa.Column('id', sa.BigInteger(), nullable=False),
     sa.Column('tg_user_id', sa.BigInteger(), nullable=False),
@@ -369,6 +376,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_question_log_created_at'))
 
     op.drop_table('question_log')
+    op.drop_table('outbox_claim')
     with op.batch_alter_table('kb_source', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_kb_source_path'))
 
