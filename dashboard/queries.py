@@ -13,7 +13,7 @@ from datetime import date, datetime, timedelta
 from datetime import time as dtime
 from typing import Any
 
-from sqlalchemy import String, and_, case, cast, false, func, or_, true
+from sqlalchemy import and_, case, func, or_
 from sqlalchemy import select as sa_select
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col, select
@@ -23,6 +23,7 @@ from core.clock import as_utc
 from dashboard.deps import StaffUser
 from desk.models import Enterprise, Notification, Staff, Ticket
 from desk.states import STATE_LABELS, TicketState
+from desk.visibility import StaffScope, json_list_contains, may_act_clause
 from desk.workcalendar import WorkCalendar
 
 PAGE_SIZE = 50
@@ -36,30 +37,9 @@ HANDLE_CLOCK_STATES = frozenset(
 OPEN_STATE_VALUES = tuple(s.value for s in TicketState if s is not TicketState.CLOSED)
 
 
-def _json_list_contains(column: Any, value: str) -> ColumnElement[bool]:
-    """Portable "JSON list contains this string" (SQLite and PostgreSQL store the JSON text alike)."""
-    import json
-
-    return cast(column, String).contains(json.dumps(value), autoescape=True)
-
-
 def visible_tickets(user: StaffUser) -> ColumnElement[bool]:
-    """Which tickets a staff member may see: leaders all; commissioners their departments' and their own."""
-    if user.is_leader:
-        return true()
-    if not user.sees_tickets:
-        return false()
-    # Same rule as the desk's permission check (Desk._can_act): own tickets, covered departments
-    # (main or co-handling), and tickets of enterprises this commissioner is assigned to.
-    own_enterprises = select(Enterprise.id).where(Enterprise.commissioner_id == user.id)
-    clauses: list[ColumnElement[bool]] = [
-        col(Ticket.assignee_id) == user.id,
-        col(Ticket.enterprise_id).in_(own_enterprises),
-    ]
-    if user.departments:
-        clauses.append(col(Ticket.department).in_(user.departments))
-        clauses.extend(_json_list_contains(Ticket.co_departments, d) for d in user.departments)
-    return or_(*clauses)
+    """The tickets a staff member sees in the dashboard: those they may act on (desk.visibility)."""
+    return may_act_clause(StaffScope(user.id, user.role.value, user.departments))
 
 
 @dataclass(frozen=True)
@@ -243,7 +223,7 @@ def _filter_clauses(user: StaffUser, f: QueueFilters, now: datetime) -> list[Col
         clauses.append(
             or_(
                 col(Ticket.department) == f.department,
-                _json_list_contains(Ticket.co_departments, f.department),
+                json_list_contains(Ticket.co_departments, f.department),
             )
         )
     if f.assignee == "none":

@@ -65,6 +65,7 @@ from desk.states import (
     TicketState,
     check_transition,
 )
+from desk.visibility import may_act, may_act_clause, staff_scope
 from desk.workcalendar import WorkCalendar
 from knowledge.departments import resolve_department
 from knowledge.models import KbDepartment
@@ -223,19 +224,9 @@ class Desk:
         return Actor(AuthorKind.STAFF, staff.tg_user_id, staff.name, staff)
 
     async def _can_act(self, s: AsyncSession, staff: Staff, t: Ticket) -> bool:
-        """Leaders act on every ticket; others on tickets of departments they cover, or their own."""
-        if staff.role == StaffRole.LEADER:
-            return True
-        if t.assignee_id == staff.id:
-            return True
-        covered = set(staff.departments)
-        if t.department in covered or covered.intersection(t.co_departments):
-            return True
-        if t.enterprise_id is not None:
-            ent = await s.get(Enterprise, t.enterprise_id)
-            if ent is not None and ent.commissioner_id == staff.id:
-                return True
-        return False
+        """The desk's permission check: desk.visibility.may_act (the SQL listings use its clause form)."""
+        ent = await s.get(Enterprise, t.enterprise_id) if t.enterprise_id is not None else None
+        return may_act(staff_scope(staff), t, ent.commissioner_id if ent is not None else None)
 
     async def _require_act(self, s: AsyncSession, actor: Actor, t: Ticket) -> None:
         assert actor.staff is not None
@@ -570,20 +561,16 @@ class Desk:
         """Tickets the staff member may see (leaders/admins: all), newest first."""
         async with self.sessions() as s:
             staff = await self._staff_by_tg(s, staff_tg_id)
-            stmt = select(Ticket).order_by(col(Ticket.id).desc())
+            stmt = select(Ticket).order_by(col(Ticket.id).desc()).limit(limit)
+            if staff.role != StaffRole.ADMIN:  # admins see every ticket (they act on none)
+                stmt = stmt.where(may_act_clause(staff_scope(staff)))
             if states:
                 stmt = stmt.where(col(Ticket.state).in_([TicketState(x).value for x in states]))
             if mine:
                 stmt = stmt.where(Ticket.assignee_id == staff.id)
             tickets = (await s.exec(stmt)).all()
             await self._preload(s, tickets)
-            out: list[TicketPublic] = []
-            for t in tickets:
-                if staff.role in (StaffRole.LEADER, StaffRole.ADMIN) or await self._can_act(s, staff, t):
-                    out.append(await self._public(s, t))
-                    if len(out) >= limit:
-                        break
-            return out
+            return [await self._public(s, t) for t in tickets]
 
     @staticmethod
     async def _preload(s: AsyncSession, tickets: Iterable[Ticket]) -> None:
