@@ -13,7 +13,7 @@ from datetime import date, datetime, timedelta
 from datetime import time as dtime
 from typing import Any
 
-from sqlalchemy import and_, case, func, or_
+from sqlalchemy import case, func, or_
 from sqlalchemy import select as sa_select
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col, select
@@ -21,19 +21,16 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from core.clock import as_utc
 from dashboard.deps import StaffUser
+from desk import overdue
 from desk.models import Enterprise, Notification, Staff, Ticket
 from desk.states import STATE_LABELS, TicketState
 from desk.visibility import StaffScope, json_list_contains, may_act_clause
 from desk.workcalendar import WorkCalendar
 
 PAGE_SIZE = 50
-# States whose clock is the acceptance deadline; the others (until resolved) run the handling deadline.
-# (An escalated ticket nobody accepted yet still runs on its acceptance deadline.)
-ACCEPT_CLOCK_STATES = frozenset({TicketState.NEW.value, TicketState.ESCALATED.value})
-HANDLE_CLOCK_STATES = frozenset(
-    s.value
-    for s in (TicketState.ASSIGNED, TicketState.IN_PROGRESS, TicketState.ESCALATED, TicketState.REOPENED)
-)
+# The running clock of a ticket (desk.overdue owns which states run which clock).
+ACCEPT_CLOCK_STATES = frozenset(x.value for x in overdue.ACCEPT_CLOCK_STATES)
+HANDLE_CLOCK_STATES = frozenset(x.value for x in overdue.HANDLE_CLOCK_STATES)
 OPEN_STATE_VALUES = tuple(s.value for s in TicketState if s is not TicketState.CLOSED)
 
 
@@ -195,22 +192,6 @@ def _due_expr() -> ColumnElement[Any]:
     )
 
 
-def _accept_clock_overdue(now: datetime) -> ColumnElement[bool]:
-    return and_(
-        col(Ticket.accepted_at).is_(None),
-        col(Ticket.state).in_(ACCEPT_CLOCK_STATES),
-        col(Ticket.accept_due_at) < now,
-    )
-
-
-def _handle_clock_overdue(now: datetime) -> ColumnElement[bool]:
-    return and_(
-        col(Ticket.accepted_at).is_not(None),
-        col(Ticket.state).in_(HANDLE_CLOCK_STATES),
-        col(Ticket.resolve_due_at) < now,
-    )
-
-
 def _filter_clauses(user: StaffUser, f: QueueFilters, now: datetime) -> list[ColumnElement[bool]]:
     clauses: list[ColumnElement[bool]] = [visible_tickets(user)]
     if f.state == "all":
@@ -233,14 +214,7 @@ def _filter_clauses(user: StaffUser, f: QueueFilters, now: datetime) -> list[Col
     elif f.assignee.isdigit():
         clauses.append(col(Ticket.assignee_id) == int(f.assignee))
     if f.overdue:
-        clauses.append(
-            or_(
-                col(Ticket.accept_overdue),
-                col(Ticket.resolve_overdue),
-                _accept_clock_overdue(now),
-                _handle_clock_overdue(now),
-            )
-        )
+        clauses.append(overdue.overdue_clause(now))
     return clauses
 
 
@@ -272,10 +246,6 @@ def _listing_select() -> Any:
 
 
 def _queue_row(r: Any, now: datetime, span: WorkingSpan, warn_fraction: float) -> QueueRow:
-    accept_late = r.accepted_at is None and r.state in ACCEPT_CLOCK_STATES and _before(r.accept_due_at, now)
-    handle_late = (
-        r.accepted_at is not None and r.state in HANDLE_CLOCK_STATES and _before(r.resolve_due_at, now)
-    )
     return QueueRow(
         id=r.id,
         number=r.number or str(r.id),
@@ -288,8 +258,8 @@ def _queue_row(r: Any, now: datetime, span: WorkingSpan, warn_fraction: float) -
         state_label=state_label(r.state),
         assignee=r.assignee_name or "",
         created_at=r.created_at,
-        accept_overdue=bool(r.accept_overdue or accept_late),
-        resolve_overdue=bool(r.resolve_overdue or handle_late),
+        accept_overdue=overdue.accept_late(r, now),
+        resolve_overdue=overdue.handle_late(r, now),
         time_left=time_left(r, now, span, warn_fraction),
     )
 
@@ -375,20 +345,11 @@ class OverdueDept:
         return self.accept_overdue + self.handle_overdue
 
 
-def _accept_overdue_expr(now: datetime) -> ColumnElement[bool]:
-    # Flagged by the desk, or past due and not yet seen by the scheduler (the row holds the deadline).
-    return or_(col(Ticket.accept_overdue), _accept_clock_overdue(now))
-
-
-def _handle_overdue_expr(now: datetime) -> ColumnElement[bool]:
-    return or_(col(Ticket.resolve_overdue), _handle_clock_overdue(now))
-
-
 async def overdue_board(
     session: AsyncSession, user: StaffUser, *, now: datetime, calendar: WorkCalendar, warn_fraction: float
 ) -> tuple[list[OverdueDept], list[QueueRow]]:
     """督办: open tickets overdue on acceptance (接收超期) or handling (处置超期), per department, worst first."""
-    acc, han = _accept_overdue_expr(now), _handle_overdue_expr(now)
+    acc, han = overdue.accept_late_clause(now), overdue.handle_late_clause(now)
     base = [visible_tickets(user), col(Ticket.state).in_(OPEN_STATE_VALUES), or_(acc, han)]
     acc_n = func.sum(case((acc, 1), else_=0))
     han_n = func.sum(case((han, 1), else_=0))
@@ -408,11 +369,6 @@ async def overdue_board(
     span = WorkingSpan(calendar)
     rows = [_queue_row(r, now, span, warn_fraction) for r in (await session.execute(listing)).all()]
     return depts, rows
-
-
-def _before(when: datetime | None, now: datetime) -> bool:
-    utc = as_utc(when)
-    return utc is not None and utc < now
 
 
 async def enterprise_outbox(session: AsyncSession, ticket_id: int) -> list[Notification]:

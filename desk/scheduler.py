@@ -23,6 +23,7 @@ from core.clock import as_utc, ensure_utc
 from desk.actors import SYSTEM_ACTOR, Actor
 from desk.errors import ConcurrentUpdate
 from desk.models import AuditEntry, FollowUp, Ticket
+from desk.overdue import HANDLE_CLOCK_STATES
 from desk.states import Audience, TicketState
 
 if TYPE_CHECKING:
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-_RUNNING = [TicketState.ASSIGNED.value, TicketState.IN_PROGRESS.value, TicketState.ESCALATED.value, TicketState.REOPENED.value]
+_RUNNING = sorted(s.value for s in HANDLE_CLOCK_STATES)  # the handling clock runs (desk.overdue)
 
 
 @dataclass

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import re
-from datetime import UTC, datetime
 from typing import Any
 
 from telegram import Message, Update
@@ -20,6 +19,7 @@ from bot.context import BotContext
 from core.config import Settings
 from desk.errors import DeskError, NotStaff
 from desk.models import TicketPublic
+from desk.overdue import UNFINISHED_STATES, is_overdue
 from desk.states import AuthorKind
 from handlers import keyboards, render, texts
 from handlers.common import answer_callback, reply_text, send_html, user_id
@@ -30,7 +30,6 @@ log = logging.getLogger(__name__)
 
 PENDING_KEY = "pending_notes"
 _NUMBER = re.compile(r"BC-\d{8}-\d{4,}")
-_OPEN_STATES = ["new", "assigned", "in_progress", "waiting_enterprise", "escalated", "reopened"]
 _NOTE_PROMPTS = {"need": texts.ASK_NEED_NOTE, "done": texts.ASK_RESOLVE_NOTE, "up": texts.ASK_UPGRADE_NOTE}
 _ACTION_NAMES = {"need": texts.BTN_NEED, "done": texts.BTN_RESOLVE, "up": texts.BTN_UPGRADE,
                  "claim": texts.BTN_CLAIM, "xfer": texts.BTN_TRANSFER, "followup": texts.BTN_FOLLOWUP}
@@ -57,10 +56,10 @@ async def _list(update: Update, context: BotContext, *, overdue: bool) -> None:
     if await services.staff_member(uid) is None:
         await reply_text(update, context, texts.STAFF_ONLY)
         return
-    tickets = await services.desk.list_tickets(uid, states=_OPEN_STATES)
+    tickets = await services.desk.list_tickets(uid, states=UNFINISHED_STATES)
     if overdue:
         now = services.clock.now()
-        tickets = [t for t in tickets if t.accept_overdue or t.resolve_overdue or _past(t, now)]
+        tickets = [t for t in tickets if is_overdue(t, now)]
     tz = services.settings.desk.timezone
     if not tickets:
         await reply_text(update, context, texts.OVERDUE_EMPTY if overdue else texts.QUEUE_EMPTY)
@@ -72,14 +71,6 @@ async def _list(update: Update, context: BotContext, *, overdue: bool) -> None:
     assert chat is not None
     thread = message.message_thread_id if message is not None and message.is_topic_message else None
     await send_html(context, chat.id, render.split_html(lines), thread_id=thread)
-
-
-def _past(ticket: TicketPublic, now: datetime) -> bool:
-    due = ticket.accept_due_at if ticket.accepted_at is None else ticket.resolve_due_at
-    if due is None or ticket.state == "waiting_enterprise":
-        return False
-    due = due if due.tzinfo else due.replace(tzinfo=UTC)
-    return now > due
 
 
 async def cancel_note(update: Update, context: BotContext) -> None:

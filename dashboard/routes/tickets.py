@@ -12,6 +12,7 @@ from dashboard import queries
 from dashboard.csrf import verify_csrf
 from dashboard.deps import SessionDep, StateDep, TicketStaff
 from desk.models import Enterprise
+from desk.overdue import accept_late, handle_late
 from desk.states import TicketState
 
 router = APIRouter()
@@ -126,6 +127,9 @@ async def ticket_page(
             "nav": "queue",
             "flash": _flash(request),
             "t": ticket,
+            # The overdue badges by the one rule (desk.overdue) the queue and the 督办 board use.
+            "accept_late": accept_late(ticket, state.clock.now()),
+            "handle_late": handle_late(ticket, state.clock.now()),
             "enterprise": enterprise,
             "time_left": queries.time_left(
                 ticket, state.clock.now(), queries.WorkingSpan(desk.calendar), desk.cfg.warn_at_fraction
