@@ -185,16 +185,6 @@ def _make_record(source: Path, kind: str, *, title: str, department: str, text: 
                   citation=citation, source_file=source.name, section=section, span=span, data=data)
 
 
-def is_current(source: KbSource, today: date | None = None) -> bool:
-    """Whether a policy source may be cited as current (not expired, superseded or not yet effective)."""
-    today = today or date.today()  # noqa: DTZ011 - policy dates are calendar dates
-    if source.superseded_by:
-        return False
-    if source.expires is not None and source.expires < today:
-        return False
-    return not (source.effective is not None and source.effective > today)
-
-
 @contextlib.contextmanager
 def _ingest_lock(settings: Settings) -> Iterator[None]:
     """One ingest at a time per data dir: a second one waits (the bot's upload and the CLI may race)."""
@@ -850,7 +840,6 @@ __all__ = [
     "IngestReport",
     "department_named_most",
     "ingest_paths",
-    "is_current",
     "open_store",
     "reconcile",
     "record_id",

@@ -21,8 +21,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
-from sqlalchemy import Engine
-from sqlmodel import select
+from sqlalchemy import Engine, func, not_
+from sqlmodel import col, select
 
 from core.config import Settings
 from core.db import init_db_sync, make_sync_engine, sync_session
@@ -37,6 +37,7 @@ from knowledge.answer import (
     meta_text,
     strip_desk_expressions,
 )
+from knowledge.currency import current_clause
 from knowledge.desk_guide import desk_records, guide_records
 from knowledge.embedder import Embedder, make_embedder
 from knowledge.intent import (
@@ -61,17 +62,6 @@ log = logging.getLogger(__name__)
 MAX_QUESTION_CHARS = 300
 QUESTION_TAIL_CHARS = 120
 _CONTENT = re.compile(r"[0-9A-Za-z\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
-
-
-def policy_is_current(source: KbSource, today: date) -> bool:
-    """Expired, superseded or not-yet-effective policies are never cited as current."""
-    if source.kind != "policy":
-        return True
-    if source.superseded_by:
-        return False
-    if source.expires is not None and source.expires < today:
-        return False
-    return not (source.effective is not None and source.effective > today)
 
 
 def truncate_question(question: str, limit: int = MAX_QUESTION_CHARS) -> str:
@@ -178,16 +168,17 @@ class KnowledgeService:
                 departments = {
                     d.name: list(d.aliases or []) for d in session.exec(select(KbDepartment)).all()
                 }
-                rows = session.exec(select(KbRecord).order_by(KbRecord.id)).all()
+                # Only records of current sources (knowledge.currency), chosen by the database.
+                of_sources = select(KbRecord).join(KbSource, col(KbSource.id) == col(KbRecord.source_id))
+                rows = session.exec(of_sources.where(current_clause(today)).order_by(KbRecord.id)).all()
+                excluded = session.exec(
+                    select(func.count()).select_from(KbRecord)
+                    .join(KbSource, col(KbSource.id) == col(KbRecord.source_id))
+                    .where(not_(current_clause(today)))
+                ).one()
             records: list[Record] = []
-            excluded = 0
             for row in rows:
-                source = sources.get(row.source_id)
-                if source is None:
-                    continue
-                if not policy_is_current(source, today):
-                    excluded += 1
-                    continue
+                source = sources[row.source_id]
                 records.append(
                     Record(
                         id=row.id,

@@ -15,6 +15,7 @@ from dashboard.deps import AdminStaff, DashboardState, SessionDep, StaffUser, St
 from dashboard.models import FaqDecision
 from desk.errors import IllegalTransition, TicketNotFound
 from desk.models import Ticket
+from knowledge.currency import is_current
 
 router = APIRouter(prefix="/knowledge")
 WEEK = timedelta(days=7)
@@ -35,7 +36,6 @@ async def _page(
     status: int = 200,
     **extra: Any,
 ) -> Response:
-    from ingest.pipeline import is_current
 
     since = state.clock.now() - WEEK
     today = state.clock.now().astimezone(state.desk.calendar.tz).date()

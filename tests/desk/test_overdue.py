@@ -9,7 +9,14 @@ from datetime import timedelta
 from sqlmodel import select
 
 from desk.models import Ticket
-from desk.overdue import accept_late, accept_late_clause, handle_late, handle_late_clause, is_overdue, overdue_clause
+from desk.overdue import (
+    accept_late,
+    accept_late_clause,
+    handle_late,
+    handle_late_clause,
+    is_overdue,
+    overdue_clause,
+)
 from desk.service import Desk
 from desk.states import TicketState
 

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from core.config import Settings, load_settings
-from ingest.pipeline import ingest_paths, is_current
+from ingest.pipeline import ingest_paths
+from knowledge.currency import is_current
 from knowledge.store import VectorStore
 from tests.conftest import SAMPLE_DIR
 from tests.ingest.conftest import KB
@@ -301,7 +302,7 @@ def test_sample_supersedes_by_file_name(settings: Settings, store: VectorStore, 
         shutil.copy(SAMPLE_DIR / "policies" / name, folder / name)
     ingest_paths(settings, [folder], store=store)
     old = kb.sources()["示范市2023年稳就业若干措施.md"]
-    assert old.superseded_by == "示范市惠企稳岗十条措施.md" and not is_current(old)
+    assert old.superseded_by == "示范市惠企稳岗十条措施.md" and not is_current(old, date.today())
 
 
 def test_injected_instructions_are_stored_as_plain_text(settings: Settings, store: VectorStore, kb: KB,
