@@ -1,3 +1,4 @@
 from cli import main
 
-main()
+if __name__ == "__main__":  # not on import: a spawned worker process re-imports the main module
+    main()

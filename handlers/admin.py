@@ -17,7 +17,7 @@ from telegram.error import BadRequest, TelegramError
 from telegram.ext import CommandHandler, MessageHandler, filters
 
 from bot.context import BotContext
-from bot.services import IngestBusy, IngestRunner
+from bot.ingest_runner import IngestBusy, IngestRunner
 from handlers import render, texts
 from handlers.common import reply_text, send_html, user_id
 

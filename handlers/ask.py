@@ -16,7 +16,8 @@ from bot.context import BotContext
 from desk.analytics import FeedbackRefused
 from handlers import keyboards, render, texts
 from handlers.common import album_continues, answer_callback, reply_text, send_html, user_id
-from knowledge.answer import answers_a_new_question, reads_as_question
+from knowledge.answer import Answer, answers_a_new_question, reads_as_question
+from knowledge.types import Record
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +70,8 @@ async def answer_question(update: Update, context: BotContext, question: str, *,
     await send_html(context, chat.id, render.answer_messages(answer), keyboard=keyboard)
 
 
-def _remember(context: BotContext, question_id: int, question: str, answer: Any, service: Any) -> None:
+def _remember(context: BotContext, question_id: int, question: str, answer: Answer,
+              service: Record | None) -> None:
     """Keep a short transcript and the last question (for 转人工) in the user's conversation scratch."""
     headline = (answer.text or "").strip().splitlines()[0] if (answer.text or "").strip() else ""
     top = answer.hits[0].record if answer.hits else None

@@ -1,6 +1,6 @@
 """Delivery of the desk's outbox (notifications) to Telegram, run by the JobQueue and after desk actions.
 
-Never lost, and not twice while the bot runs: each row is claimed (bot.services.OutboxClaims) before
+Never lost, and not twice while the bot runs: each row is claimed (bot.outbox_claims.OutboxClaims) before
 sending and marked sent only after Telegram accepted the message; a failure marks it failed (attempts + 1)
 and it is retried at the next run. (A crash between Telegram's accept and the mark repeats that one
 message after the claim's lease: Telegram has no idempotency key, and a repeat beats a loss.) Staff

@@ -14,6 +14,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from handlers import texts
+from knowledge.answer import Answer
+from knowledge.types import Record
 
 TELEGRAM_LIMIT = 4096
 # Headroom: Telegram counts UTF-16 units after parsing; we count characters before parsing.
@@ -105,7 +107,7 @@ def kb_summary(stats: dict[str, Any], *, tz: str) -> str:
 
 
 # ---------------------------------------------------------------- answers
-def answer_messages(answer: Any) -> list[str]:
+def answer_messages(answer: Answer) -> list[str]:
     """The knowledge core's Answer → HTML messages: the composed text, then the cited sources."""
     lines: list[str] = []
     text = str(getattr(answer, "text", "") or "").strip()
@@ -130,7 +132,7 @@ def answer_messages(answer: Any) -> list[str]:
     return split_html(lines)
 
 
-def _citations(answer: Any, limit: int = 3) -> list[str]:
+def _citations(answer: Answer, limit: int = 3) -> list[str]:
     seen: list[str] = []
     for hit in list(getattr(answer, "hits", []) or [])[:limit]:
         citation = str(getattr(hit.record, "citation", "") or "")
@@ -139,7 +141,7 @@ def _citations(answer: Any, limit: int = 3) -> list[str]:
     return seen
 
 
-def top_service(answer: Any) -> Any | None:
+def top_service(answer: Answer) -> Record | None:
     """The best service record among the answer's hits (for 查看材料清单), if any."""
     for hit in list(getattr(answer, "hits", []) or [])[:3]:
         if getattr(hit.record, "kind", "") == "service":
@@ -147,7 +149,7 @@ def top_service(answer: Any) -> Any | None:
     return None
 
 
-def materials_message(record: Any) -> list[str]:
+def materials_message(record: Record) -> list[str]:
     data = dict(getattr(record, "data", {}) or {})
     lines = [bold(texts.MATERIALS_TITLE.format(title=record.title))]
     materials = data.get("materials") or data.get("办理材料") or ""

@@ -8,7 +8,7 @@ import time
 
 
 def _child(parent_pid: int, ready: str = "") -> None:
-    from bot.services import exit_with_parent
+    from bot.answers import exit_with_parent
 
     exit_with_parent(parent_pid, interval_s=0.1)
     if ready:

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from bot.services import AnswerCache
+from bot.answers import AnswerCache
 from tests.e2e.conftest import _isolated_settings
 
 

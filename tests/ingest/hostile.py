@@ -136,3 +136,36 @@ def many_headings(folder: Path, headings: int, name: str = "many-headings.md") -
         "".join(f"## 第{i}节\n内容{i}。\n" for i in range(headings)), encoding="utf-8"
     )
     return path
+
+
+# Hostile *parsers*: module-level (the sandbox sends them to its parser process by name) and light to
+# import (that process has a memory limit of its own).
+def hang(path: Path) -> None:
+    import time
+
+    time.sleep(60)
+
+
+def allocate(path: Path) -> bytes:
+    return b"x" * (4 * 1024 * 1024 * 1024)
+
+
+def segfault(path: Path) -> None:
+    import os
+    import signal
+
+    os.kill(os.getpid(), signal.SIGSEGV)
+
+
+def refuse(path: Path) -> None:
+    from ingest.errors import IngestError
+
+    raise IngestError(f"{path.name}：自己的理由")
+
+
+def recurse_too_deep(path: Path) -> None:
+    raise RecursionError("maximum recursion depth exceeded")
+
+
+def fine(path: Path) -> dict[str, str]:
+    return {"name": path.name}

@@ -3,8 +3,6 @@ nothing; the files beside them in the same run are imported."""
 
 from __future__ import annotations
 
-import os
-import signal
 import time
 from pathlib import Path
 
@@ -84,33 +82,14 @@ def test_a_parse_that_runs_too_long_is_stopped(settings: Settings, tmp_path: Pat
     assert "文件解析超过 1 秒仍未完成" in _only_failure(report, "many-paragraphs.docx")
 
 
-def _hang(path: Path) -> None:
-    time.sleep(60)
-
-
-def _allocate(path: Path) -> bytes:
-    return b"x" * (4 * 1024 * 1024 * 1024)
-
-
-def _segfault(path: Path) -> None:
-    os.kill(os.getpid(), signal.SIGSEGV)
-
-
-def _refuse(path: Path) -> None:
-    raise IngestError(f"{path.name}：自己的理由")
-
-
-def _fine(path: Path) -> dict[str, str]:
-    return {"name": path.name}
-
-
 @pytest.mark.parametrize(
     ("parser", "message"),
     [
-        (_hang, "x.docx：文件解析超过 1 秒仍未完成"),
-        (_allocate, "x.docx：解析文件需要的内存超过上限 256 MB"),
-        (_segfault, "x.docx：解析文件时解析器异常退出"),
-        (_refuse, "x.docx：自己的理由"),
+        (hostile.hang, "x.docx：文件解析超过 1 秒仍未完成"),
+        (hostile.allocate, "x.docx：解析文件需要的内存超过上限 256 MB"),
+        (hostile.segfault, "x.docx：解析文件时解析器异常退出"),
+        (hostile.refuse, "x.docx：自己的理由"),
+        (hostile.recurse_too_deep, "x.docx：文件无法解析（RecursionError）"),
     ],
 )
 def test_the_sandbox_turns_every_failure_into_a_chinese_refusal(tmp_path: Path, parser, message: str) -> None:  # type: ignore[no-untyped-def]
@@ -119,4 +98,9 @@ def test_the_sandbox_turns_every_failure_into_a_chinese_refusal(tmp_path: Path, 
 
 
 def test_the_sandbox_returns_what_the_parser_returns(tmp_path: Path) -> None:
-    assert parse_isolated(_fine, tmp_path / "x.md", ParseLimits(seconds=30, memory_mb=256)) == {"name": "x.md"}
+    limits = ParseLimits(seconds=30, memory_mb=256)
+    assert parse_isolated(hostile.fine, tmp_path / "x.md", limits) == {"name": "x.md"}
+    # After a parse that killed the parser process, the next one gets a fresh process.
+    with pytest.raises(IngestError):
+        parse_isolated(hostile.segfault, tmp_path / "x.md", limits)
+    assert parse_isolated(hostile.fine, tmp_path / "y.md", limits) == {"name": "y.md"}

@@ -351,12 +351,10 @@ def test_a_parser_crash_is_that_files_failure(tmp_path: Path) -> None:
     from ingest.errors import IngestError
     from ingest.pipeline import _guarded
     from ingest.sandbox import ParseLimits
-
-    def crash(path: Path) -> None:
-        raise RecursionError("maximum recursion depth exceeded")
+    from tests.ingest.hostile import recurse_too_deep
 
     with pytest.raises(IngestError, match="x.pdf：文件无法解析（RecursionError）"):
-        _guarded(crash, tmp_path / "x.pdf", ParseLimits(seconds=30, memory_mb=512))
+        _guarded(recurse_too_deep, tmp_path / "x.pdf", ParseLimits(seconds=30, memory_mb=512))
 
 
 def test_progress_names_each_file_and_ends_with_no_name(settings: Settings, tmp_path: Path) -> None:
