@@ -19,6 +19,7 @@ from rich.table import Table
 
 from cli import settings_from
 from desk.errors import DeskError
+from desk.states import TicketState
 
 T = TypeVar("T")
 
@@ -69,7 +70,7 @@ def _print_ticket(desk: Any, t: Any) -> None:
     ]
     if t.resolution_note:
         lines.append(f"办理结果（第{t.resolution_round}次）：{t.resolution_note}")
-    if t.state == "closed":
+    if t.state is TicketState.CLOSED:
         lines.append(f"销号：{_when(desk, t.closed_at)}（{ {'rated': '已评价', 'unrated': '未评价', 'manual': '人工销号'}.get(t.close_reason, t.close_reason)}）")
     if t.description:
         lines.append(f"描述：{t.description}")

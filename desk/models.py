@@ -14,6 +14,8 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, Column, DateTime, Integer, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from desk.states import TicketState
+
 
 def utcnow() -> datetime:
     # Only a fallback default for rows written outside the Desk; the Desk always passes its clock's time.
@@ -138,7 +140,7 @@ class Ticket(TicketBase, table=True):
 class TicketPublic(TicketBase):
     id: int
     number: str
-    state: str
+    state: TicketState
     state_label: str
     enterprise_id: int | None
     enterprise_name: str = ""

@@ -20,7 +20,7 @@ from core.config import Settings
 from desk.errors import DeskError, NotStaff
 from desk.models import TicketPublic
 from desk.overdue import UNFINISHED_STATES, is_overdue
-from desk.states import AuthorKind
+from desk.states import AuthorKind, TicketState
 from handlers import keyboards, render, texts
 from handlers.common import answer_callback, reply_text, send_html, user_id
 from handlers.outbox import kick_outbox
@@ -105,7 +105,7 @@ async def on_ticket_button(update: Update, context: BotContext) -> None:
     except DeskError as exc:
         await answer_callback(update, _desk_error_text(exc), alert=True)
         return
-    if ticket.state == "closed":
+    if ticket.state is TicketState.CLOSED:
         await answer_callback(update, f"工单 {ticket.number} 已销号，不能再操作。", alert=True)
         return
     if action == "xfer":

@@ -13,7 +13,7 @@ from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, f
 
 from bot.context import BotContext
 from desk.errors import DeskError
-from desk.states import AuthorKind
+from desk.states import AuthorKind, TicketState
 from handlers import keyboards, render, texts
 from handlers.common import album_continues, answer_callback, reply_text, user_id
 from handlers.outbox import copy_into_thread, kick_outbox
@@ -144,7 +144,7 @@ async def take_rating_comment(update: Update, context: BotContext, text: str) ->
         log.info("rating comment not taken: %s", exc.message)
         return False
     kick_outbox(context)
-    relayed = ticket.state != "closed"  # 不满意: the ticket is reopened and its commissioner got the comment
+    relayed = ticket.state is not TicketState.CLOSED  # 不满意: the ticket is reopened and its commissioner got the comment
     reply = texts.RATE_COMMENT_RELAYED if relayed else texts.RATE_COMMENT_SAVED
     await reply_text(update, context, reply.format(number=ticket.number))
     return True
