@@ -70,11 +70,14 @@ async def set_password(
         cred = StaffCredential(tg_user_id=tg_user_id, password_hash=password_hash, updated_at=now)
     else:
         cred.password_hash = password_hash
-        cred.failed_count = 0
-        cred.locked_until = None
         cred.generation += 1
         cred.updated_at = now
     session.add(cred)
+    # A new password lifts the account's sign-in locks (those of every address and the ceiling).
+    await session.exec(
+        delete(SignInGuard).where(col(SignInGuard.tg_user_id) == tg_user_id)  # type: ignore[call-overload]
+        .execution_options(synchronize_session=False)
+    )
     return cred
 
 

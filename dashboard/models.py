@@ -24,10 +24,6 @@ class StaffCredential(SQLModel, table=True):
 
     tg_user_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
     password_hash: str = Field(max_length=255)
-    # No longer read or written: failures are counted in SignInGuard. Kept so that databases created
-    # before it keep accepting new rows (the column is NOT NULL); the first migration drops both.
-    failed_count: int = 0
-    locked_until: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))  # type: ignore[call-overload]
     # Bumped on every password change so cookies issued before it stop working.
     generation: int = 1
     updated_at: datetime = Field(default_factory=_utc_now, sa_type=DateTime(timezone=True))  # type: ignore[call-overload]

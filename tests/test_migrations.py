@@ -135,3 +135,23 @@ def test_every_table_of_every_package_is_in_the_migrated_schema() -> None:
             if not info.name.endswith("__main__"):
                 importlib.import_module(info.name)
     assert set(SQLModel.metadata.tables) == listed
+
+
+def test_revision_0002_drops_the_old_lockout_columns_and_keeps_the_passwords(tmp_path: Path) -> None:
+    from alembic import command
+
+    from core.schema import alembic_config
+
+    engine = create_engine(f"sqlite:///{tmp_path}/step.db")
+    with engine.connect() as conn:
+        command.upgrade(alembic_config(conn), "0001")  # a database as the first migrated release left it
+        conn.commit()
+        conn.execute(text("INSERT INTO dashboard_credential (tg_user_id, password_hash, failed_count, generation, "
+                          "updated_at) VALUES (1001, '$argon2id$x', 3, 2, '2026-11-01 00:00:00')"))
+        conn.commit()
+        assert upgrade(conn) == head_revision()
+        columns = {c["name"] for c in inspect(conn).get_columns("dashboard_credential")}
+        assert "failed_count" not in columns and "locked_until" not in columns
+        row = conn.execute(text("SELECT password_hash, generation FROM dashboard_credential")).one()
+        assert tuple(row) == ("$argon2id$x", 2)
+    engine.dispose()

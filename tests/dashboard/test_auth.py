@@ -369,3 +369,12 @@ def test_a_sign_in_flood_is_answered_429_while_checks_are_busy(settings, clock: 
             assert [f.result(timeout=30) for f in held] == [401, 401]
         monkeypatch.setattr(auth, "verify_password", real_verify)
         assert sign_in_from(client, "203.0.113.2", 1001).status_code == 303
+
+
+def test_a_new_password_lifts_the_accounts_sign_in_locks(app_client: TestClient, db: Db) -> None:
+    db.staff(1001, "王专员", departments=["市场监管局"])
+    for _ in range(5):
+        r = sign_in(app_client, 1001, "guess")
+    assert r.status_code == 429
+    db.set_password(1001, "a-brand-new-password")  # an admin resets it (zhitong staff passwd)
+    assert sign_in(app_client, 1001, "a-brand-new-password").status_code == 303
