@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from cli import settings_from
+from desk import notices
 from desk.errors import DeskError
 from desk.states import TicketState
 
@@ -280,7 +281,8 @@ def outbox_cmd(ctx: typer.Context, limit: Annotated[int, typer.Option("--limit")
         for column in ("#", "工单", "对象", "接收人", "类型", "尝试", "内容"):
             table.add_column(column)
         for n in rows:
-            table.add_row(str(n.id), n.ticket_number, n.audience, str(n.recipient_tg_id or "—"), n.kind, str(n.attempts), n.text[:60])
+            said = notices.render(n.kind, n.audience, n.payload, desk.fmt, "plain", legacy_text=n.text)
+            table.add_row(str(n.id), n.ticket_number, n.audience, str(n.recipient_tg_id or "—"), n.kind, str(n.attempts), said[:60])
         out.print(table)
 
     _run(ctx, work)

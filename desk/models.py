@@ -228,7 +228,10 @@ class Notification(SQLModel, table=True):
     audience: str = Field(max_length=16)  # Audience: enterprise | staff | leaders
     recipient_tg_id: int | None = Field(default=None, sa_type=BigInteger)
     kind: str = Field(max_length=32)
-    text: str = Field(sa_type=Text)
+    # The facts of the notice (desk.notices renders them per channel). Rows written before revision
+    # 0003 carry their Telegram text instead, and an empty payload.
+    payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False, server_default="{}"))
+    text: str = Field(default="", sa_type=Text)
     created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))  # type: ignore[call-overload]
     sent_at: datetime | None = _ts(index=True)
     attempts: int = 0
@@ -244,7 +247,8 @@ class NotificationPublic(SQLModel):
     audience: str
     recipient_tg_id: int | None
     kind: str
-    text: str
+    payload: dict[str, Any] = {}
+    text: str = ""  # only on rows written before payloads
     created_at: datetime
     attempts: int
 

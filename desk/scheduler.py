@@ -122,12 +122,12 @@ async def run_due(desk: Desk, now: datetime | None = None) -> TickResult:
                     fu.warned = True
                     result.followups_warned += 1
                     desk._audit(s, t, SYSTEM_ACTOR, "followup_warn", t.state, t.state, f"回访时限 {desk.fmt(fu.due_at)}")
-                    await desk._notify(s, t, Audience.STAFF, "followup_warn", f"【提醒】工单 {t.number} 的回访将于 {desk.fmt(fu.due_at)} 到期。")
+                    await desk._notify(s, t, Audience.STAFF, "followup_warn", followup_due_at=fu.due_at)
                 if not fu.overdue and fu.due_at <= now:
                     fu.overdue = fu.warned = True
                     result.followups_overdue += 1
                     desk._audit(s, t, SYSTEM_ACTOR, "followup_overdue", t.state, t.state, f"回访时限 {desk.fmt(fu.due_at)}")
-                    await desk._notify(s, t, Audience.LEADERS, "followup_overdue", f"【督办】工单 {t.number} 的回访已超期（时限 {desk.fmt(fu.due_at)}）。")
+                    await desk._notify(s, t, Audience.LEADERS, "followup_overdue", followup_due_at=fu.due_at)
                 # FollowUp has no version column: the flags are only ever set, so a repeat is harmless.
         except ConcurrentUpdate:
             result.conflicts += 1
@@ -143,12 +143,13 @@ async def _process_ticket(desk: Desk, s, t: Ticket, now: datetime, result: TickR
             t.accept_overdue = t.accept_warned = True
             result.accept_overdue += 1
             desk._audit(s, t, system, "accept_overdue", reason=f"受理时限 {fmt(t.accept_due_at)}")
-            await desk._escalate(s, t, system, "escalate_overdue", f"超过受理时限 {fmt(t.accept_due_at)}（接收超期）")
+            await desk._escalate(s, t, system, "escalate_overdue", f"超过受理时限 {fmt(t.accept_due_at)}（接收超期）",
+                                 overdue="accept", due_at=t.accept_due_at)
         elif not t.accept_warned and t.accept_warn_at is not None and t.accept_warn_at <= now:
             t.accept_warned = True
             result.warned += 1
             desk._audit(s, t, system, "accept_warn", t.state, t.state, f"受理时限 {fmt(t.accept_due_at)}")
-            await desk._notify(s, t, Audience.STAFF, "accept_warn", f"【提醒】工单 {t.number} 将于 {fmt(t.accept_due_at)} 接收超期，请尽快认领。")
+            await desk._notify(s, t, Audience.STAFF, "accept_warn", accept_due_at=t.accept_due_at)
     elif t.state in _RUNNING:
         if t.resolve_escalated_at is None and t.resolve_due_at is not None and t.resolve_due_at <= now:
             t.resolve_escalated_at = now
@@ -157,25 +158,26 @@ async def _process_ticket(desk: Desk, s, t: Ticket, now: datetime, result: TickR
                 t.resolve_overdue = True
                 desk._audit(s, t, system, "resolve_overdue", reason=f"办结时限 {fmt(t.resolve_due_at)}")
             result.resolve_overdue += 1
-            await desk._escalate(s, t, system, "escalate_overdue", f"超过办结时限 {fmt(t.resolve_due_at)}（处置超期）")
-            await desk._notify(s, t, Audience.STAFF, "resolve_overdue", f"工单 {t.number} 已处置超期，已报领导督办。")
+            await desk._escalate(s, t, system, "escalate_overdue", f"超过办结时限 {fmt(t.resolve_due_at)}（处置超期）",
+                                 overdue="resolve", due_at=t.resolve_due_at)
+            await desk._notify(s, t, Audience.STAFF, "resolve_overdue")
         elif not t.resolve_warned and t.resolve_warn_at is not None and t.resolve_warn_at <= now:
             t.resolve_warned = True
             result.warned += 1
             desk._audit(s, t, system, "resolve_warn", t.state, t.state, f"办结时限 {fmt(t.resolve_due_at)}")
-            await desk._notify(s, t, Audience.STAFF, "resolve_warn", f"【提醒】工单 {t.number} 将于 {fmt(t.resolve_due_at)} 到达办结时限。")
+            await desk._notify(s, t, Audience.STAFF, "resolve_warn", resolve_due_at=t.resolve_due_at)
     elif t.state == TicketState.RESOLVED:
         if t.rating_due_at is not None and t.rating_due_at <= now:
             desk._transition(s, t, TicketState.CLOSED, system, "auto_close", "超过评价期限未评价，按「未评价」销号")
             t.closed_at, t.close_reason = now, "unrated"
             await desk.close_followups(s, t, system, "超过评价期限未评价")
             result.auto_closed += 1
-            await desk._notify(s, t, Audience.ENTERPRISE, "closed_unrated", f"工单 {t.number} 超过评价期限，已按「未评价」销号。如问题仍未解决，可重新反映。")
+            await desk._notify(s, t, Audience.ENTERPRISE, "closed_unrated")
         elif not t.rating_reminded and t.rating_remind_at is not None and t.rating_remind_at <= now:
             t.rating_reminded = True
             result.rating_reminders += 1
             desk._audit(s, t, system, "rating_reminder", t.state, t.state, "")
-            await desk._notify(s, t, Audience.ENTERPRISE, "rating_reminder", f"工单 {t.number} 已办结，请您评价：满意 / 基本满意 / 不满意。{fmt(t.rating_due_at)} 前未评价将自动销号。")
+            await desk._notify(s, t, Audience.ENTERPRISE, "rating_reminder", rating_due_at=t.rating_due_at)
     elif t.state == TicketState.WAITING_ENTERPRISE:
         await _chase_waiting(desk, s, t, now, result, system)
     if t.number:
@@ -267,7 +269,7 @@ async def _chase_waiting(desk: Desk, s: AsyncSession, t: Ticket, now: datetime, 
     period = (await waiting_periods(s, [t.id])).get(t.id)
     if t.paused_at is None or period is None or not _waiting_step_due(desk, t.paused_at, period, now):
         return
-    cfg, fmt = desk.cfg, desk.fmt
+    cfg = desk.cfg
     give_up_at = _give_up_at(desk, t.paused_at)
     asked = period.asked or "（未注明）"
     # The audit rows are inserts, which never conflict; touching the row makes two schedulers ticking at once
@@ -276,19 +278,12 @@ async def _chase_waiting(desk: Desk, s: AsyncSession, t: Ticket, now: datetime, 
     if not period.reminded:
         result.waiting_reminders += 1
         desk._audit(s, t, system, _WAIT_REMINDED, t.state, t.state, f"等待企业补充满 {cfg.waiting_reminder_after_days} 个工作日")
-        await desk._notify(
-            s, t, Audience.ENTERPRISE, _WAIT_REMINDED,
-            f"【提醒】工单 {t.number} 仍在等待您补充：{asked}\n请直接回复本消息补充；如暂时无法提供，也请回复说明情况。"
-            "补充前办理时限暂停计算。",
-        )
+        await desk._notify(s, t, Audience.ENTERPRISE, _WAIT_REMINDED, asked=asked)
         if give_up_at > now:
             # When the give-up point has passed too (bot down, or configured no later than the reminder), its
             # notice below tells the staff more; one message instead of two.
-            await desk._notify(
-                s, t, Audience.STAFF, _WAIT_REMINDED,
-                f"【提醒】工单 {t.number} 自 {fmt(t.paused_at)} 起等待企业补充（{asked}），已满 "
-                f"{cfg.waiting_reminder_after_days} 个工作日仍未答复，已再次提醒企业。",
-            )
+            await desk._notify(s, t, Audience.STAFF, _WAIT_REMINDED, asked=asked, paused_at=t.paused_at,
+                               days=cfg.waiting_reminder_after_days)
     if not period.gave_up and give_up_at <= now:
         # Not closed automatically, unlike an unrated resolved ticket: that one was handled and only the
         # grade is missing, while this one never got what it needs, and closing it unsolved is a judgement
@@ -296,14 +291,6 @@ async def _chase_waiting(desk: Desk, s: AsyncSession, t: Ticket, now: datetime, 
         # cannot go to closed. So the commissioner is asked to decide, and the leaders see that it stalls.
         result.waiting_giveups += 1
         desk._audit(s, t, system, _WAIT_GAVE_UP, t.state, t.state, f"等待企业补充满 {cfg.waiting_giveup_after_days} 个工作日")
-        await desk._notify(
-            s, t, Audience.STAFF, _WAIT_GAVE_UP,
-            f"【请跟进】工单 {t.number} 自 {fmt(t.paused_at)} 起等待企业补充（{asked}），已满 "
-            f"{cfg.waiting_giveup_after_days} 个工作日仍无答复。请电话联系企业跟进；如确实无法继续办理，"
-            "请填写说明后办结。系统不会自动销号。",
-        )
-        await desk._notify(
-            s, t, Audience.LEADERS, _WAIT_GAVE_UP,
-            f"【关注】工单 {t.number}「{t.title}」（{t.department or '未指定部门'}）等待企业补充已满 "
-            f"{cfg.waiting_giveup_after_days} 个工作日仍无答复，已请承办专员电话跟进或说明办结。",
-        )
+        await desk._notify(s, t, Audience.STAFF, _WAIT_GAVE_UP, asked=asked, paused_at=t.paused_at,
+                           days=cfg.waiting_giveup_after_days)
+        await desk._notify(s, t, Audience.LEADERS, _WAIT_GAVE_UP, days=cfg.waiting_giveup_after_days)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -120,7 +119,6 @@ def retry_on_conflict(
     return wrapper
 
 
-_DOUBLE_STOP = re.compile(r"([。！？!?；;])[。；;]")
 
 
 def parse_ticket_ref(ref: int | str) -> tuple[str, int | str]:
@@ -263,19 +261,24 @@ class Desk:
         t.updated_at = self.now()
         self._audit(s, t, actor, action, current, target.value, reason)
 
-    async def _notify(self, s: AsyncSession, t: Ticket, audience: Audience, kind: str, text: str) -> None:
-        """Queue an outbox row; recipients: the requester, the assignee, or the leaders (bot decides chat)."""
+    async def _notify(self, s: AsyncSession, t: Ticket, audience: Audience, kind: str, **facts: Any) -> None:
+        """Queue an outbox row of facts (kind + payload); the wording per channel is desk.notices'.
+
+        Recipients: the requester, the assignee, or the leaders (the bot decides the chat). Every row
+        carries the ticket's number, title and department; datetimes are stored as ISO timestamps.
+        """
         recipient: int | None = None
         if audience == Audience.ENTERPRISE:
             recipient = t.requester_tg_id
         elif audience == Audience.STAFF and t.assignee_id is not None:
             assignee = await s.get(Staff, t.assignee_id)
             recipient = assignee.tg_user_id if assignee else None
-        # People's own words end with their own punctuation: "……3天来核查。" + "。" is not written twice.
-        text = _DOUBLE_STOP.sub(r"\1", text)
+        payload = {"number": t.number, "title": t.title, "department": t.department}
+        payload.update({k: v.isoformat() if isinstance(v, datetime) else v for k, v in facts.items()})
         s.add(
             Notification(
-                ticket_id=t.id, audience=audience.value, recipient_tg_id=recipient, kind=kind, text=text, created_at=self.now()
+                ticket_id=t.id, audience=audience.value, recipient_tg_id=recipient, kind=kind, payload=payload,
+                created_at=self.now(),
             )
         )
 
@@ -523,23 +526,13 @@ class Desk:
             self._audit(s, t, Actor(AuthorKind.ENTERPRISE, t.requester_tg_id, t.requester_name), "create", "", t.state, routed)
             if description:
                 s.add(TicketMessage(ticket_id=t.id, author_kind=AuthorKind.ENTERPRISE, author_tg_id=t.requester_tg_id, text=description, created_at=now))  # type: ignore[arg-type]
-            await self._notify(
-                s, t, Audience.ENTERPRISE, "created",
-                f"您反映的问题已登记，工单号 {t.number}。我们将在 {self.fmt(t.accept_due_at)} 前受理，并在受理后 "
-                f"{self.cfg.resolve_within_days} 个工作日内办结。",
-            )
-            await self._notify(
-                s, t, Audience.STAFF, "new_ticket",
-                f"【新工单】{t.number}「{title}」部门：{t.department or '未指定'}，卡点：{reason.value}；{routed}。"
-                f"请于 {self.fmt(t.accept_due_at)} 前受理。",
-            )
+            await self._notify(s, t, Audience.ENTERPRISE, "created", accept_due_at=t.accept_due_at,
+                               resolve_within_days=self.cfg.resolve_within_days)
+            await self._notify(s, t, Audience.STAFF, "new_ticket", reason=reason.value,
+                               assignee_name=assignee.name if assignee else "", accept_due_at=t.accept_due_at)
             if assignee is None:
                 # Nobody covers this department: the leaders must hand it to someone before its clock runs out.
-                await self._notify(
-                    s, t, Audience.LEADERS, "unrouted",
-                    f"【待交办】工单 {t.number}「{title}」的部门「{t.department or '未指定'}」没有服务专员，已进入待认领池，"
-                    f"请于 {self.fmt(t.accept_due_at)} 前交办。",
-                )
+                await self._notify(s, t, Audience.LEADERS, "unrouted", accept_due_at=t.accept_due_at)
             await s.flush()
             return await self._public(s, t)
 
@@ -703,17 +696,14 @@ class Desk:
             if first_accept:
                 self._set_resolve_clock(t, now)
             self._audit(s, t, actor, "claim", previous_state, t.state, f"{actor.name} 受理")
-            await self._notify(
-                s, t, Audience.ENTERPRISE, "claimed",
-                f"您的工单 {t.number} 已由{self._staff_label(actor)}受理，将于 {self.fmt(t.resolve_due_at)} 前办结。",
-            )
-            await self._notify(s, t, Audience.STAFF, "claimed", f"{actor.name} 已认领工单 {t.number}，办结时限 {self.fmt(t.resolve_due_at)}。")
+            await self._notify(s, t, Audience.ENTERPRISE, "claimed", staff_name=self._shown_name(actor),
+                               resolve_due_at=t.resolve_due_at)
+            await self._notify(s, t, Audience.STAFF, "claimed", actor_name=actor.name, resolve_due_at=t.resolve_due_at)
             return await self._public(s, t)
 
-    def _staff_label(self, actor: Actor) -> str:
-        if self.settings.telegram.show_staff_names:
-            return f"服务专员{actor.name}"
-        return "服务专员"
+    def _shown_name(self, actor: Actor) -> str:
+        """The staff member's name as the enterprise may see it (telegram.show_staff_names), else ""."""
+        return actor.name if self.settings.telegram.show_staff_names else ""
 
     @retry_on_conflict
     async def start(self, ref: int | str, staff_tg_id: int, note: str = "") -> TicketPublic:
@@ -735,10 +725,7 @@ class Desk:
             t.resolve_remaining_s = (
                 self.calendar.working_seconds_between(now, t.resolve_due_at) if t.resolve_due_at else None
             )
-            await self._notify(
-                s, t, Audience.ENTERPRISE, "need_materials",
-                f"工单 {t.number} 需要您补充：{reason}\n请直接回复本消息。补充前办理时限暂停计算。",
-            )
+            await self._notify(s, t, Audience.ENTERPRISE, "need_materials", asked=reason)
             return await self._public(s, t)
 
     async def _resume(self, s: AsyncSession, t: Ticket, actor: Actor, reason: str) -> None:
@@ -753,10 +740,12 @@ class Desk:
         """Restart the resolve clock after waiting_enterprise (the deadline moves by the paused time)."""
         async with self._staff_ticket_tx(ref, staff_tg_id) as (s, actor, t):
             await self._resume(s, t, actor, reason or "恢复办理")
-            await self._notify(s, t, Audience.ENTERPRISE, "resumed", f"工单 {t.number} 已恢复办理，办结时限 {self.fmt(t.resolve_due_at)}。")
+            await self._notify(s, t, Audience.ENTERPRISE, "resumed", resolve_due_at=t.resolve_due_at)
             return await self._public(s, t)
 
-    async def _escalate(self, s: AsyncSession, t: Ticket, actor: Actor, action: str, reason: str) -> None:
+    async def _escalate(self, s: AsyncSession, t: Ticket, actor: Actor, action: str, reason: str,
+                        **facts: Any) -> None:
+        """`reason` is the audit's; `facts` tell the leaders why (`note`, or `overdue` and `due_at`)."""
         if t.paused_at is not None:
             # Escalating a ticket that waits for the enterprise restarts its clock: a leader now owns it.
             if t.resolve_remaining_s is not None and not t.resolve_overdue:
@@ -768,10 +757,7 @@ class Desk:
             self._audit(s, t, actor, action, t.state, t.state, reason)
         t.escalated_at = self.now()
         t.escalation_count += 1
-        await self._notify(
-            s, t, Audience.LEADERS, action,
-            f"【督办】工单 {t.number}「{t.title}」（{t.department or '未指定部门'}）：{reason}。请领导领办或指派。",
-        )
+        await self._notify(s, t, Audience.LEADERS, action, **(facts or {"note": reason}))
 
     @retry_on_conflict
     async def escalate(self, ref: int | str, actor_tg_id: int, reason: str, *, by_enterprise: bool = False) -> TicketPublic:
@@ -787,7 +773,7 @@ class Desk:
                 await self._require_act(s, actor, t)
             check_transition(t.state, TicketState.ESCALATED)
             await self._escalate(s, t, actor, "escalate", reason)
-            await self._notify(s, t, Audience.ENTERPRISE, "escalated", f"工单 {t.number} 已提请领导督办。")
+            await self._notify(s, t, Audience.ENTERPRISE, "escalated")
             return await self._public(s, t)
 
     @retry_on_conflict
@@ -813,8 +799,8 @@ class Desk:
                     self._set_resolve_clock(t, self.now())
             else:
                 self._audit(s, t, actor, "reassign", t.state, t.state, why)
-            said = f"：{reason}" if reason else "。"
-            await self._notify(s, t, Audience.STAFF, "reassigned", f"{actor.name} 将工单 {t.number} 交办给 {target.name}{said}")
+            await self._notify(s, t, Audience.STAFF, "reassigned", actor_name=actor.name, target_name=target.name,
+                               note=reason)
             return await self._public(s, t)
 
     @retry_on_conflict
@@ -829,7 +815,7 @@ class Desk:
                 t.co_departments = [*t.co_departments, department]
                 t.updated_at = self.now()
                 self._audit(s, t, actor, "add_department", t.state, t.state, department)
-                await self._notify(s, t, Audience.STAFF, "co_department", f"工单 {t.number} 增加会办部门：{department}。")
+                await self._notify(s, t, Audience.STAFF, "co_department", co_department=department)
             return await self._public(s, t)
 
     @retry_on_conflict
@@ -851,11 +837,7 @@ class Desk:
             t.rating_remind_at = self.calendar.add_working_days(now, self.cfg.rating_reminder_after_days)
             t.rating_reminded = False
             s.add(TicketMessage(ticket_id=t.id, author_kind=AuthorKind.STAFF, author_tg_id=actor.tg_id, text=f"办理结果：{note}", created_at=now))  # type: ignore[arg-type]
-            await self._notify(
-                s, t, Audience.ENTERPRISE, "rate_request",
-                f"工单 {t.number} 已办结：{note}\n请评价：满意 / 基本满意 / 不满意（可附意见）。"
-                f"{self.fmt(t.rating_due_at)} 前未评价将按「未评价」销号。",
-            )
+            await self._notify(s, t, Audience.ENTERPRISE, "rate_request", note=note, rating_due_at=t.rating_due_at)
             return await self._public(s, t)
 
     def _mark_resolve_overdue_if_late(self, s: AsyncSession, t: Ticket, now: datetime) -> None:
@@ -895,18 +877,15 @@ class Desk:
                     warn_at=self.calendar.add_working_days(now, self.cfg.followup_within_days * self.cfg.warn_at_fraction),
                 )
                 s.add(fu)
-                await self._notify(s, t, Audience.ENTERPRISE, "reopened", f"收到您的评价。工单 {t.number} 已重新办理，专员将于 {self.fmt(fu.due_at)} 前回访。")
-                await self._notify(
-                    s, t, Audience.STAFF, "followup",
-                    f"企业对工单 {t.number} 不满意{('：' + comment) if comment else '（企业未附意见，如有补充会另行转达）'}。请在 {self.fmt(fu.due_at)} 前完成回访，"
-                    f"并于 {self.fmt(t.resolve_due_at)} 前重新办结。",
-                )
+                await self._notify(s, t, Audience.ENTERPRISE, "reopened", followup_due_at=fu.due_at)
+                await self._notify(s, t, Audience.STAFF, "followup", comment=comment, followup_due_at=fu.due_at,
+                                   resolve_due_at=t.resolve_due_at)
             else:
                 self._transition(s, t, TicketState.CLOSED, actor, "close", f"企业评价{value.value}，对账销号")
                 t.closed_at, t.close_reason = now, "rated"
                 await self.close_followups(s, t, actor, f"企业评价{value.value}")
-                await self._notify(s, t, Audience.ENTERPRISE, "closed", f"感谢评价！工单 {t.number} 已销号。")
-                await self._notify(s, t, Audience.STAFF, "rated", f"工单 {t.number} 获评「{value.value}」，已销号。")
+                await self._notify(s, t, Audience.ENTERPRISE, "closed")
+                await self._notify(s, t, Audience.STAFF, "rated", score=value.value)
             return await self._public(s, t)
 
     @retry_on_conflict
@@ -928,7 +907,7 @@ class Desk:
             self._audit(s, t, actor, "rating_comment", t.state, t.state, f"{rating.score} {comment}")
             if rating.score == RatingScore.UNSATISFIED.value and t.state != TicketState.CLOSED:
                 # What is still unresolved: to the commissioner like any enterprise message (one notification).
-                await self._notify(s, t, Audience.STAFF, "enterprise_message", f"【{t.number} 企业不满意的原因】{comment}")
+                await self._notify(s, t, Audience.STAFF, "enterprise_message", text=comment, unhappy=True)
                 s.add(TicketMessage(ticket_id=t.id, author_kind=AuthorKind.ENTERPRISE.value, author_tg_id=enterprise_tg_id, text=comment, created_at=now))  # type: ignore[arg-type]
             t.updated_at = now
             return await self._public(s, t)
@@ -943,7 +922,7 @@ class Desk:
             self._transition(s, t, TicketState.CLOSED, actor, "close", note)
             t.closed_at, t.close_reason, t.close_note = self.now(), "manual", note
             await self.close_followups(s, t, actor, "对账销号")
-            await self._notify(s, t, Audience.ENTERPRISE, "closed", f"工单 {t.number} 已对账销号：{note}")
+            await self._notify(s, t, Audience.ENTERPRISE, "closed", note=note)
             return await self._public(s, t)
 
     async def close_followups(self, s: AsyncSession, t: Ticket, actor: Actor, why: str) -> int:
@@ -993,7 +972,7 @@ class Desk:
                 self._require_owner(t, author_tg_id)
                 if t.state == TicketState.WAITING_ENTERPRISE:
                     await self._resume(s, t, Actor(kind, author_tg_id, t.requester_name), "企业已补充材料")
-                await self._notify(s, t, Audience.STAFF, "enterprise_message", f"【{t.number} 企业留言】{text}")
+                await self._notify(s, t, Audience.STAFF, "enterprise_message", text=text)
             elif kind == AuthorKind.STAFF:
                 actor = await self._staff_actor(s, author_tg_id)
                 await self._require_act(s, actor, t)
@@ -1001,7 +980,8 @@ class Desk:
                     raise IllegalTransition(f"工单 {t.number} 尚未受理，请先认领后再回复企业。")
                 if t.state in (TicketState.ASSIGNED, TicketState.REOPENED):
                     self._transition(s, t, TicketState.IN_PROGRESS, actor, "start", "首次答复企业")
-                await self._notify(s, t, Audience.ENTERPRISE, "staff_message", f"【{t.number} {self._staff_label(actor)}】{text}")
+                await self._notify(s, t, Audience.ENTERPRISE, "staff_message", staff_name=self._shown_name(actor),
+                                   text=text)
             msg = TicketMessage(ticket_id=t.id, author_kind=kind.value, author_tg_id=author_tg_id, text=text, created_at=now)  # type: ignore[arg-type]
             s.add(msg)
             t.updated_at = now

@@ -20,6 +20,7 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, Tele
 
 from bot.context import BotContext
 from bot.staff_cards import digest
+from desk import notices
 from desk.errors import DeskError
 from desk.models import NotificationPublic, TicketPublic
 from desk.states import CLAIMABLE_STATES, Audience, TicketState
@@ -30,7 +31,6 @@ log = logging.getLogger(__name__)
 
 LOCK_KEY = "zhitong.outbox_lock"
 _RATE_KINDS = {"rate_request", "rating_reminder"}
-_CREATED_HINT = "之后您在这里发的文字消息都会转给专员；/mytickets 可查看进度。"
 
 
 def _lock(context: BotContext) -> asyncio.Lock:
@@ -108,12 +108,16 @@ async def _deliver_one(context: BotContext, row: NotificationPublic) -> None:
         log.warning("notification %s has unknown audience %r; dropped", row.id, row.audience)
 
 
+def _text(context: BotContext, row: NotificationPublic) -> str:
+    """The notification in the Telegram channel's words (desk.notices), deadlines in the desk's timezone."""
+    return notices.render(row.kind, row.audience, row.payload, context.services.desk.fmt, "telegram",
+                          legacy_text=row.text)
+
+
 async def _to_enterprise(context: BotContext, row: NotificationPublic) -> None:
     if row.recipient_tg_id is None:
         return  # a ticket opened outside Telegram (CLI/dashboard): nobody to tell here
-    text = row.text
-    if row.kind == "created":
-        text = f"{text}\n{_CREATED_HINT}"
+    text = _text(context, row)
     keyboard = keyboards.rating(row.ticket_id) if row.kind in _RATE_KINDS and row.ticket_id else None
     await send_html(context, row.recipient_tg_id, render.plain_messages(text), keyboard=keyboard)
 
@@ -123,10 +127,10 @@ async def _to_staff(context: BotContext, row: NotificationPublic) -> None:
     if not settings.staff_group_id:
         # No staff group: tell the assignee privately when there is one.
         if row.recipient_tg_id is not None:
-            await send_html(context, row.recipient_tg_id, render.plain_messages(row.text))
+            await send_html(context, row.recipient_tg_id, render.plain_messages(_text(context, row)))
         return
     if row.ticket_id is None:
-        await send_html(context, settings.staff_group_id, render.plain_messages(row.text))
+        await send_html(context, settings.staff_group_id, render.plain_messages(_text(context, row)))
         return
     ticket = await context.services.desk.get_ticket(row.ticket_id)
     if ticket.staff_thread_id is None:
@@ -136,14 +140,14 @@ async def _to_staff(context: BotContext, row: NotificationPublic) -> None:
             return
     # A 回访 task can be recorded right from its notice (the CLI and the dashboard can too).
     keyboard = keyboards.followup(ticket.id) if row.kind == "followup" else None
-    await post_in_thread(context, ticket, row.text, keyboard=keyboard)
+    await post_in_thread(context, ticket, _text(context, row), keyboard=keyboard)
 
 
 async def _to_leaders(context: BotContext, row: NotificationPublic) -> None:
     leaders = [s for s in await context.services.desk.list_staff() if s.role == "leader"]
     for leader in leaders:
         try:
-            await send_html(context, leader.tg_user_id, render.plain_messages(row.text))
+            await send_html(context, leader.tg_user_id, render.plain_messages(_text(context, row)))
         except TelegramError as exc:
             # Best effort: the topic already has it, and failing the row would post it there twice.
             log.info("leader %s not reached privately: %s", leader.tg_user_id, exc)

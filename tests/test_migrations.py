@@ -43,11 +43,18 @@ def test_models_and_migrations_agree_on_postgresql() -> None:
 
 @pytest.fixture
 def old_database(tmp_path: Path) -> Iterator[str]:
-    """A database as create_all made it before migrations existed, missing a table added since."""
+    """A database as create_all made it before migrations existed (the schema of revision 0001, which
+    recorded that moment, without Alembic's version table), missing a table added late."""
+    from alembic import command
+
+    from core.schema import alembic_config
+
     url = f"sqlite:///{tmp_path}/old.db"
     engine = create_engine(url)
-    metadata = all_models()
-    metadata.create_all(engine, tables=[t for t in metadata.sorted_tables if t.name != "dashboard_signin_guard"])
+    with engine.begin() as conn:
+        command.upgrade(alembic_config(conn), "0001")
+        conn.execute(text("DROP TABLE alembic_version"))
+        conn.execute(text("DROP TABLE dashboard_signin_guard"))
     with engine.begin() as conn:
         conn.execute(text("INSERT INTO staff (tg_user_id, name, role, departments, active, created_at) "
                           "VALUES (42, '老专员', 'commissioner', '[]', 1, '2026-01-01 00:00:00')"))

@@ -11,6 +11,7 @@ from fastapi.responses import RedirectResponse, Response
 from dashboard import queries
 from dashboard.csrf import verify_csrf
 from dashboard.deps import SessionDep, StateDep, TicketStaff
+from desk import notices
 from desk.models import Enterprise
 from desk.overdue import accept_late, handle_late
 from desk.states import TicketState
@@ -117,7 +118,11 @@ async def ticket_page(
     messages = await desk.messages(ticket_id)
     audit = await desk.audit_log(ticket_id)
     ratings = await desk.ratings(ticket_id)
-    outbox = await queries.enterprise_outbox(session, ticket_id)
+    # What the enterprise was (or will be) told, in the words the bot uses (desk.notices).
+    outbox = [
+        (n, notices.render(n.kind, n.audience, n.payload, desk.fmt, "telegram", legacy_text=n.text))
+        for n in await queries.enterprise_outbox(session, ticket_id)
+    ]
     enterprise = await session.get(Enterprise, ticket.enterprise_id) if ticket.enterprise_id else None
     return state.templates.TemplateResponse(
         request,

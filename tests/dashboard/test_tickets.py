@@ -42,7 +42,7 @@ def test_claim_reply_resolve_through_the_desk(app_client: TestClient, db: Db) ->
     outbox = db.all(
         select(Notification).where(Notification.ticket_id == t.id, Notification.kind == "staff_message")
     )
-    assert len(outbox) == 1 and "今天下午给您答复" in outbox[0].text and outbox[0].recipient_tg_id == 555
+    assert len(outbox) == 1 and "今天下午给您答复" in outbox[0].payload["text"] and outbox[0].recipient_tg_id == 555
     assert outbox[0].sent_at is None  # the bot delivers it, not the dashboard
     html = app_client.get(f"/tickets/{t.id}").text
     assert "今天下午给您答复" in html and "待发送" in html

@@ -313,9 +313,15 @@ async def test_notifications_do_not_double_punctuation_or_repeat_the_handover(st
     await desk.wait_for_enterprise(number, COMMISSIONER_A, "请补充消防检查的书面回执。")
     await desk.resume(number, COMMISSIONER_A)
     await desk.reassign(number, LEADER, COMMISSIONER_B)
+    from desk import notices
+
     async with desk.sessions() as s:
-        texts = [n.text for n in (await s.exec(select(Notification))).all()]
-    assert texts and not any("。。" in t for t in texts)
+        rows = (await s.exec(select(Notification))).all()
+    # Every row holds facts, no sentence; each channel's wording has no doubled stop.
+    assert rows and all(n.payload and not n.text for n in rows)
+    texts = [notices.render(n.kind, n.audience, n.payload, desk.fmt, channel) for n in rows
+             for channel in ("telegram", "plain")]
+    assert not any("。。" in t for t in texts)
     handover = next(t for t in texts if "交办给" in t)
     assert handover.count("交办") == 1  # not "交办给 李专员：领导交办给 李专员"
 
@@ -366,3 +372,47 @@ async def test_a_ticket_named_by_alias_reaches_the_canonical_departments_commiss
     unknown = await desk.create_ticket(TicketCreate(title="说不清找谁", department="某某办", reason="其他",
                                                     requester_tg_id=OWNER))
     assert unknown.department == "某某办" and unknown.assignee_name in (None, "")  # kept, in the pool
+
+
+async def test_every_notification_the_desk_writes_has_wording_on_every_channel(staffed: Desk, clock) -> None:  # type: ignore[no-untyped-def]
+    """Drive a ticket through every notice (claims, waiting, escalation, rating, follow-ups, the
+    scheduler's warnings); each row renders on both channels, names its ticket, and the plain channel
+    never tells anyone to reply to a Telegram message."""
+    from datetime import timedelta
+
+    from sqlmodel import select
+
+    from desk import notices
+    from desk.models import Notification, TicketCreate
+
+    desk = staffed
+    await desk.create_ticket(TicketCreate(title="没人管的事", department="某某办", reason="其他"))  # unrouted
+    number = await _new_ticket(desk)
+    await desk.claim(number, COMMISSIONER_A)
+    await desk.add_message(number, "staff", COMMISSIONER_A, "已在核查")
+    await desk.add_message(number, "enterprise", OWNER, "谢谢")
+    await desk.add_department(number, COMMISSIONER_A, "税务局")
+    await desk.wait_for_enterprise(number, COMMISSIONER_A, "请补充租赁合同。")
+    clock.advance(days=12)
+    await desk.run_due()  # waiting reminders, give-up, and overdue escalations
+    await desk.resume(number, COMMISSIONER_A)
+    await desk.escalate(number, COMMISSIONER_A, "需要领导协调")
+    await desk.reassign(number, LEADER, COMMISSIONER_B, "请接手")
+    await desk.resolve(number, COMMISSIONER_B, "已办结")
+    await desk.rate(number, OWNER, "不满意", "还没拿到证")
+    clock.advance(days=10)
+    await desk.run_due()  # follow-up warnings and overdue
+    await desk.resolve(number, COMMISSIONER_B, "再次办结")
+    clock.advance(days=20)
+    await desk.run_due()  # rating reminder, then closed unrated
+    async with desk.sessions() as s:
+        rows = (await s.exec(select(Notification))).all()
+    kinds = {(n.kind, n.audience) for n in rows}
+    assert len(kinds) >= 20, sorted(kinds)
+    for n in rows:
+        for channel in ("telegram", "plain"):
+            said = notices.render(n.kind, n.audience, n.payload, desk.fmt, channel)
+            assert n.payload["number"] in said or n.kind == "created", (n.kind, said)
+            assert "{" not in said and "None" not in said, (n.kind, said)
+            if channel == "plain":
+                assert "回复本消息" not in said
