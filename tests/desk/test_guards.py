@@ -378,7 +378,6 @@ async def test_every_notification_the_desk_writes_has_wording_on_every_channel(s
     """Drive a ticket through every notice (claims, waiting, escalation, rating, follow-ups, the
     scheduler's warnings); each row renders on both channels, names its ticket, and the plain channel
     never tells anyone to reply to a Telegram message."""
-    from datetime import timedelta
 
     from sqlmodel import select
 
