@@ -36,6 +36,7 @@ from core.config import Settings
 from core.db import BUSY_MESSAGE, init_db, is_database_busy, make_async_engine, make_sessionmaker
 from dashboard.csrf import CsrfError, csrf_token
 from dashboard.deps import DashboardState, Forbidden, LoginRequired
+from dashboard.fixed_pages import page, send_page
 from dashboard.throttle import HashPool, SignInThrottle, SignInThrottleMiddleware
 from desk import errors as desk_errors
 
@@ -108,22 +109,8 @@ class _BodyTooLarge(Exception):
 
 async def _too_large(scope: Scope, send: Send, max_bytes: int) -> None:
     mb = max_bytes / 1024 / 1024
-    body = (
-        "<!doctype html><html lang='zh-CN'><meta charset='utf-8'><title>文件过大</title>"
-        f"<body><h1>上传内容过大</h1><p>请求超过 {mb:.0f} MB 的上限，未做任何更改。</p>"
-        "<p><a href='/'>返回</a></p></body></html>"
-    ).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 413,
-            "headers": [
-                (b"content-type", b"text/html; charset=utf-8"),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+    message = f"请求超过 {mb:.0f} MB 的上限，未做任何更改。"
+    await send_page(send, 413, page("文件过大", "上传内容过大", message, "/", "返回"))
 
 
 class SecurityHeadersMiddleware:

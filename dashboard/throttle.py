@@ -28,6 +28,8 @@ from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from dashboard.fixed_pages import page, send_page
+
 T = TypeVar("T")
 
 
@@ -86,25 +88,11 @@ class HashPool:
 
 BUSY_MESSAGE = "登录尝试过于频繁，请稍后再试。"
 RETRY_AFTER_S = 60
-_BUSY_PAGE = (
-    "<!doctype html><html lang='zh-CN'><meta charset='utf-8'><title>请稍后再试</title>"
-    f"<body><h1>请稍后再试</h1><p>{BUSY_MESSAGE}</p><p><a href='/login'>返回登录页</a></p></body></html>"
-).encode()
+_BUSY_PAGE = page("请稍后再试", "请稍后再试", BUSY_MESSAGE, "/login", "返回登录页")
 
 
 async def send_busy(send: Send) -> None:
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 429,
-            "headers": [
-                (b"content-type", b"text/html; charset=utf-8"),
-                (b"content-length", str(len(_BUSY_PAGE)).encode()),
-                (b"retry-after", str(RETRY_AFTER_S).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": _BUSY_PAGE})
+    await send_page(send, 429, _BUSY_PAGE, ((b"retry-after", str(RETRY_AFTER_S).encode()),))
 
 
 class SignInThrottleMiddleware:
