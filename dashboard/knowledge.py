@@ -15,7 +15,7 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import yaml
 from sqlalchemy import func
@@ -24,11 +24,11 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from core.config import Settings
 from dashboard.models import FaqDecision
+from desk.analytics import QuestionLog
 from desk.models import Rating, Ticket
 from desk.states import TicketState
-
-if TYPE_CHECKING:
-    from ingest.pipeline import IngestReport
+from ingest.pipeline import SUPPORTED_EXTENSIONS, IngestReport, ingest_paths, open_store
+from knowledge.models import KbRecord, KbSource
 
 UPLOAD_DIR = "uploads"
 FAQ_DIR = "faq"
@@ -40,7 +40,6 @@ class UploadRejected(ValueError):
 
 
 def supported_extensions() -> frozenset[str]:
-    from ingest.pipeline import SUPPORTED_EXTENSIONS
 
     return frozenset(SUPPORTED_EXTENSIONS)
 
@@ -81,7 +80,6 @@ class KnowledgeAdmin:
         self._lock = threading.Lock()
 
     def _ingest_sync(self, paths: list[Path]) -> IngestReport:
-        from ingest.pipeline import ingest_paths, open_store
 
         with self._lock:
             if self._store is None:
@@ -193,13 +191,11 @@ def faq_entry(t: Ticket, question: str = "", answer: str = "") -> FaqEntry:
 
 
 async def sources(session: AsyncSession) -> list[Any]:
-    from knowledge.models import KbSource
 
     return list((await session.exec(select(KbSource).order_by(col(KbSource.kind), col(KbSource.name)))).all())
 
 
 async def record_totals(session: AsyncSession) -> dict[str, int]:
-    from knowledge.models import KbRecord
 
     rows = (await session.exec(select(KbRecord.kind, func.count()).group_by(col(KbRecord.kind)))).all()
     return {str(kind): int(n) for kind, n in rows}
@@ -209,7 +205,6 @@ async def downvoted_questions(
     session: AsyncSession, since: datetime, limit: int = 20
 ) -> list[tuple[str, int, str]]:
     """Questions marked 没用 since `since`: (question, times, what the bot answered with)."""
-    from desk.analytics import QuestionLog
 
     stmt = (
         select(QuestionLog.question, func.count(), func.max(QuestionLog.top_title))
@@ -225,7 +220,6 @@ async def unanswered_questions(
     session: AsyncSession, since: datetime, limit: int = 20
 ) -> list[tuple[str, int]]:
     """Questions the knowledge base found nothing for (routed to the desk) since `since`."""
-    from desk.analytics import QuestionLog
 
     stmt = (
         select(QuestionLog.question, func.count())

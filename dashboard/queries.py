@@ -7,11 +7,13 @@ the queue must stay fast at tens of thousands of tickets.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from datetime import time as dtime
 from typing import Any
+from urllib.parse import urlencode
 
 from sqlalchemy import case, func, or_
 from sqlalchemy import select as sa_select
@@ -26,6 +28,7 @@ from desk.models import Enterprise, Notification, Staff, Ticket
 from desk.states import STATE_LABELS, TicketState
 from desk.visibility import StaffScope, json_list_contains, may_act_clause
 from desk.workcalendar import WorkCalendar
+from knowledge.models import KbDepartment
 
 PAGE_SIZE = 50
 # The running clock of a ticket (desk.overdue owns which states run which clock).
@@ -48,7 +51,6 @@ class QueueFilters:
     page: int = 1
 
     def query_string(self, **changes: Any) -> str:
-        from urllib.parse import urlencode
 
         values = {
             "state": self.state,
@@ -303,7 +305,6 @@ _DEPT_CACHE_S = 60.0
 
 async def _ticket_departments(session: AsyncSession) -> list[str]:
     """Distinct ticket departments (a scan of the ticket table), remembered for a minute per database."""
-    import time
 
     key = id(session.bind)
     hit = _DEPT_CACHE.get(key)
@@ -383,7 +384,6 @@ async def enterprise_outbox(session: AsyncSession, ticket_id: int) -> list[Notif
 
 async def known_departments(session: AsyncSession) -> list[str]:
     """Department names for the co-handling picker: the directory's departments and those on tickets."""
-    from knowledge.models import KbDepartment
 
     names = set((await session.exec(select(KbDepartment.name))).all())
     names.update(await _ticket_departments(session))

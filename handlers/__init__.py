@@ -18,6 +18,8 @@ from telegram.ext import (
 )
 
 from core.config import Settings
+from handlers.common import answer_callback, reply_text
+from handlers.texts import BAD_CALLBACK, COMMANDS_ENTERPRISE, NOTHING_TO_CANCEL, UNKNOWN_COMMAND
 
 # Group -3 runs before everything: flood control (it may stop the update with ApplicationHandlerStop).
 GATE_GROUP = -3
@@ -29,7 +31,10 @@ LAPSE_GROUP = -1
 
 def register(app: Application[Any, Any, Any, Any, Any, Any], settings: Settings) -> None:
     """Add every handler to ``app``. Order matters within group 0: the first match wins."""
+    # Here, not at the top: `import handlers.texts` (tests, renderers) should not load every handler
+    # module and python-telegram-bot's handler stack with it.
     from handlers import admin, ask, errors, escalate, staff, start, tickets
+
     app.add_handler(TypeHandler(Update, errors.flood_gate), group=GATE_GROUP)
     app.add_handler(TypeHandler(Update, errors.edited_message_gate), group=EDIT_GATE_GROUP)
     for handler in tickets.lapse_handlers():  # a command or another button ends a pending rating comment
@@ -61,23 +66,17 @@ def register(app: Application[Any, Any, Any, Any, Any, Any], settings: Settings)
 
 async def _unknown_button(update: Update, context: Any) -> None:
     """A button nobody handles: tampered data, or left over from an older version of the bot."""
-    from handlers.common import answer_callback
-    from handlers.texts import BAD_CALLBACK
 
     await answer_callback(update, BAD_CALLBACK)
 
 
 async def _nothing_to_cancel(update: Update, context: Any) -> None:
-    from handlers.common import reply_text
-    from handlers.texts import NOTHING_TO_CANCEL
 
     await reply_text(update, context, NOTHING_TO_CANCEL)
 
 
 async def _unknown_command(update: Update, context: Any) -> None:
     """A private-chat command nobody handles: say which ones exist instead of staying silent."""
-    from handlers.common import reply_text
-    from handlers.texts import COMMANDS_ENTERPRISE, UNKNOWN_COMMAND
 
     menu = "\n".join(f"/{name} {label}" for name, label in COMMANDS_ENTERPRISE)
     await reply_text(update, context, UNKNOWN_COMMAND.format(menu=menu))

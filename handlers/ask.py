@@ -16,6 +16,7 @@ from bot.context import BotContext
 from desk.analytics import FeedbackRefused
 from handlers import keyboards, render, texts
 from handlers.common import album_continues, answer_callback, reply_text, send_html, user_id
+from handlers.tickets import relay_attachment_to_ticket, relay_to_ticket, take_rating_comment
 from knowledge.answer import Answer, answers_a_new_question, reads_as_question
 from knowledge.types import Record
 
@@ -91,7 +92,6 @@ def _remember(context: BotContext, question_id: int, question: str, answer: Answ
 
 async def on_text(update: Update, context: BotContext) -> None:
     """Free text in private chat: an invited rating comment, else relay to the open ticket, else answer it."""
-    from handlers.tickets import relay_to_ticket, take_rating_comment
 
     message = update.effective_message
     assert message is not None and message.text is not None
@@ -111,7 +111,6 @@ async def on_text(update: Update, context: BotContext) -> None:
 
 async def on_forward(update: Update, context: BotContext) -> None:
     """转给专员 under an answer given while a ticket was open: relay that message to the ticket."""
-    from handlers.tickets import relay_to_ticket
 
     parsed = keyboards.parse(update.callback_query.data if update.callback_query else None)
     if parsed is None:
@@ -140,7 +139,6 @@ async def on_not_text(update: Update, context: BotContext) -> None:
     """Stickers, photos, voice… where a question (or a message for the commissioner) is expected.
 
     With an open ticket, photos, files and voice are materials for the commissioner and are relayed."""
-    from handlers.tickets import relay_attachment_to_ticket
 
     if await relay_attachment_to_ticket(update, context):
         return

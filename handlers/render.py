@@ -8,11 +8,13 @@ opened and closed within one line, so :func:`split_html` can cut between lines w
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from desk.states import TicketState
 from handlers import texts
 from knowledge.answer import Answer
 from knowledge.types import Record
@@ -70,7 +72,6 @@ def _cut_line(line: str, limit: int) -> Iterable[str]:
 
 
 def _strip_tags(value: str) -> str:
-    import re
 
     return re.sub(r"<[^>]*>", "", value)
 
@@ -80,7 +81,6 @@ def fmt_time(value: datetime | None, tz: str = "Asia/Shanghai") -> str:
     if value is None:
         return "—"
     if value.tzinfo is None:
-        from datetime import UTC
 
         value = value.replace(tzinfo=UTC)
     return value.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M")
@@ -170,7 +170,6 @@ def materials_message(record: Record) -> list[str]:
 
 
 def _split_items(value: str) -> list[str]:
-    import re
 
     # Directory cells list materials separated by newlines, ；/; or numbered "1." / "1、".
     parts = re.split(r"[\n；;]|(?:(?<=\s)|^)\d+[.、．)]\s*", value)
@@ -206,7 +205,6 @@ def _state_label(ticket: Any) -> str:
     label = getattr(ticket, "state_label", "")
     if label:
         return str(label)
-    from desk.states import TicketState
 
     try:
         return TicketState(ticket.state).label
