@@ -17,7 +17,7 @@ from rich.table import Table
 from cli import settings_from
 from core.config import Settings
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_DIR = REPO_ROOT / "data" / "sample"
 EXIT_WORDS = {"退出", "再见", "结束", "exit", "quit", "q", ":q"}
 MODES = ("hybrid", "dense", "lexical")

@@ -237,3 +237,12 @@ def test_chat_files_a_ticket_from_the_terminal(runner: CliRunner, data_dir: Path
         ticket = session.exec(select(Ticket).where(Ticket.number == number.group(1))).one()
     engine.dispose()
     assert "环评拖了三个月" in ticket.description and ticket.state == "new"  # committed, waiting for a commissioner
+
+
+def test_the_demo_finds_the_shipped_demo_city_by_default() -> None:
+    """`zhitong demo` without --sample-dir (the README's first command) reads the repository's demo city;
+    a package move once made the default point one directory too high."""
+    from cli.kb import SAMPLE_DIR
+
+    assert (SAMPLE_DIR / "directory").is_dir() and (SAMPLE_DIR / "policies").is_dir()
+    assert SAMPLE_DIR.resolve() == (Path(__file__).resolve().parents[2] / "data" / "sample")
