@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import typer
-from sqlalchemy import MetaData
+from sqlalchemy import Connection, MetaData
 from sqlmodel import SQLModel
 
 from cli import settings_from
@@ -26,20 +29,27 @@ def all_models() -> MetaData:
     return SQLModel.metadata
 
 
-@db_app.command("upgrade")
-def upgrade_command(ctx: typer.Context) -> None:
-    """把数据库结构升级到本程序的最新版本（启动时也会自动执行；部署前可先单独运行）。"""
+@contextmanager
+def _connection(ctx: typer.Context) -> Iterator[Connection]:
     settings = settings_from(ctx)
     engine = make_sync_engine(settings.database_url, database=settings.database)
     try:
         with engine.connect() as conn:
+            yield conn
+    finally:
+        engine.dispose()
+
+
+@db_app.command("upgrade")
+def upgrade_command(ctx: typer.Context) -> None:
+    """把数据库结构升级到本程序的最新版本（启动时也会自动执行；部署前可先单独运行）。"""
+    try:
+        with _connection(ctx) as conn:
             before = current_revision(conn)
             head = upgrade(conn)
     except SchemaError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(1) from exc
-    finally:
-        engine.dispose()
     if before == head:
         typer.echo(f"数据库结构已是最新版本（{head}），无需升级。")
     else:
@@ -49,13 +59,8 @@ def upgrade_command(ctx: typer.Context) -> None:
 @db_app.command("current")
 def current_command(ctx: typer.Context) -> None:
     """显示数据库结构的当前版本和本程序的最新版本。"""
-    settings = settings_from(ctx)
-    engine = make_sync_engine(settings.database_url, database=settings.database)
-    try:
-        with engine.connect() as conn:
-            current = current_revision(conn)
-    finally:
-        engine.dispose()
+    with _connection(ctx) as conn:
+        current = current_revision(conn)
     typer.echo(f"当前版本：{current or '（未初始化）'}；本程序最新版本：{head_revision()}")
 
 

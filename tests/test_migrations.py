@@ -74,13 +74,22 @@ def test_a_database_made_before_migrations_is_adopted_with_its_rows(old_database
     sync.dispose()
 
 
-def test_a_database_at_an_unknown_revision_is_refused(tmp_path: Path) -> None:
+def _future_database(tmp_path: Path) -> str:
+    """A database a newer Zhitong wrote: its revision is one this code does not know."""
     url = f"sqlite:///{tmp_path}/new.db"
     engine = create_engine(url)
     with engine.connect() as conn:
         upgrade(conn)
         conn.execute(text("UPDATE alembic_version SET version_num = '9999_from_the_future'"))
         conn.commit()
+    engine.dispose()
+    return url
+
+
+def test_a_database_at_an_unknown_revision_is_refused(tmp_path: Path) -> None:
+    url = _future_database(tmp_path)
+    engine = create_engine(url)
+    with engine.connect() as conn:
         with pytest.raises(SchemaError, match="9999_from_the_future.*does not know.*数据库结构版本"):
             upgrade(conn)
         assert current_revision(conn) == "9999_from_the_future"  # nothing was changed
@@ -112,13 +121,7 @@ def test_any_command_refuses_to_start_on_an_unknown_revision(tmp_path: Path) -> 
     import subprocess
     import sys
 
-    url = f"sqlite:///{tmp_path}/new.db"
-    engine = create_engine(url)
-    with engine.connect() as conn:
-        upgrade(conn)
-        conn.execute(text("UPDATE alembic_version SET version_num = '9999_from_the_future'"))
-        conn.commit()
-    engine.dispose()
+    url = _future_database(tmp_path)
     env = dict(os.environ, ZHITONG_CONFIG=str(tmp_path / "none.toml"), ZHITONG_DATA_DIR=str(tmp_path / "var"),
                ZHITONG_DATABASE_URL=url)
     done = subprocess.run([sys.executable, "-m", "cli", "staff", "list"], env=env, capture_output=True,
