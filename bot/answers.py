@@ -7,6 +7,7 @@ import logging
 import multiprocessing
 import os
 import signal
+import threading
 import time
 from collections import OrderedDict
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
@@ -207,8 +208,6 @@ def exit_with_parent(parent_pid: int, interval_s: float = 1.0) -> None:
     """End this worker when the bot process `parent_pid` is gone (killed: no shutdown reached us),
     instead of living on as an orphan holding its own knowledge core (~340 MB) — one more after every
     crash. Checked at once too: the bot may have died while this worker was still starting."""
-    import threading
-
     def gone() -> bool:
         return os.getppid() != parent_pid
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -64,8 +65,6 @@ class IngestRunner:
     @staticmethod
     def safe_name(name: str) -> str:
         """A file name that stays inside the uploads dir (no path parts, no control characters)."""
-        import re
-
         base = Path(name.replace("\\", "/")).name
         base = re.sub(r"[\x00-\x1f/]", "_", base).strip(" .")
         return base[:120] or "upload"

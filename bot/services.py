@@ -25,6 +25,8 @@ from core.clock import Clock, SystemClock
 from core.config import Settings
 from core.db import init_db, make_async_engine, make_sessionmaker
 from desk.analytics import Analytics
+from desk.models import Staff
+from desk.service import Desk
 
 if TYPE_CHECKING:
     from desk.models import Staff
@@ -62,8 +64,6 @@ class Services:
         this call opens the knowledge core itself (an injected one is the caller's to run) and no
         LLM rewrite is configured.
         """
-        from desk.service import Desk
-
         engine = make_async_engine(settings.database_url, echo=settings.database.echo, database=settings.database)
         await init_db(engine)
         sessions = make_sessionmaker(engine)
@@ -117,8 +117,6 @@ class Services:
     # ------------------------------------------------------------ roles
     async def staff_member(self, tg_user_id: int) -> Staff | None:
         """The active staff row of this Telegram user, if any (read fresh: `zhitong staff add` is live)."""
-        from desk.models import Staff
-
         async with self.sessions() as session:
             row = (await session.exec(select(Staff).where(Staff.tg_user_id == tg_user_id))).first()
         return row if row is not None and row.active else None

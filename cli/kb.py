@@ -5,6 +5,7 @@ They all go through `KnowledgeService.ask`, the same code the bot uses.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 from pathlib import Path
@@ -60,8 +61,6 @@ def _print_answer(answer: Any, *, in_chat: bool = False) -> None:
 
 def _file_ticket(settings: Settings, question: str, answer: Any) -> str:
     """File the last question with the 办不成事 desk from the terminal; returns the ticket number."""
-    import asyncio
-
     from desk.models import TicketCreate
     from desk.service import Desk
     from desk.states import Reason

@@ -13,6 +13,7 @@ import logging
 import socket
 from collections.abc import Awaitable
 from typing import Any
+from urllib.parse import urlparse
 
 from telegram import BotCommand, BotCommandScopeAllGroupChats, BotCommandScopeAllPrivateChats, Update
 from telegram.ext import (
@@ -252,8 +253,6 @@ async def _set_commands(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
 
 def webhook_params(settings: Settings) -> dict[str, Any]:
     """Arguments for Updater.start_webhook / Application.run_webhook from the telegram settings."""
-    from urllib.parse import urlparse
-
     tg = settings.telegram
     if not tg.webhook_url:
         raise ValueError("webhook 模式需要配置 telegram.webhook_url。")

@@ -18,6 +18,9 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from desk.models import Ticket
+from desk.states import TicketState
+
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
@@ -179,9 +182,6 @@ class Analytics:
 
     async def ticket_counts(self) -> list[tuple[str, int]]:
         """Tickets per state label (all time), for /stats."""
-        from desk.models import Ticket
-        from desk.states import TicketState
-
         async with self._sessions() as session:
             rows = (await session.exec(select(Ticket.state, func.count()).group_by(Ticket.state))).all()
         counts = {str(state): int(n) for state, n in rows}

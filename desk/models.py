@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, DateTime, Integer, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, DateTime, Integer, Text, UniqueConstraint, event
 from sqlmodel import Field, SQLModel
 
 from desk.states import TicketState
@@ -263,8 +263,6 @@ def _make_utc_aware(target: SQLModel, *_args: object) -> None:
 
 
 def _register_utc_listeners() -> None:
-    from sqlalchemy import event
-
     for model in (Staff, Enterprise, Ticket, TicketMessage, Rating, FollowUp, AuditEntry, Notification):
         _DATETIME_FIELDS[model] = tuple(
             c.key for c in model.__table__.columns if isinstance(c.type, DateTime)  # type: ignore[attr-defined,union-attr]

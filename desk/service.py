@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from core.clock import Clock
+from core.db import init_db, make_async_engine, make_sessionmaker
 from desk.actors import SYSTEM_ACTOR, Actor
 from desk.base import MAX_TEXT, DeskBase, parse_ticket_ref, retry_on_conflict
 from desk.errors import DeskError
@@ -29,8 +30,6 @@ class Desk(StaffAndEnterprises, TicketRecords, Lifecycle, DeskBase):
     @classmethod
     async def open(cls, settings: Settings, clock: Clock | None = None) -> Desk:
         """Engine + tables + Desk from settings (CLI and scripts); call `aclose()` when done."""
-        from core.db import init_db, make_async_engine, make_sessionmaker
-
         engine = make_async_engine(settings.database_url, echo=settings.database.echo, database=settings.database)
         await init_db(engine)
         desk = cls(make_sessionmaker(engine), settings, clock)

@@ -17,7 +17,8 @@ from desk.analytics import FeedbackRefused
 from handlers import keyboards, render, texts
 from handlers.common import album_continues, answer_callback, reply_text, send_html, user_id
 from handlers.tickets import relay_attachment_to_ticket, relay_to_ticket, take_rating_comment
-from knowledge.answer import Answer, answers_a_new_question, reads_as_question
+from knowledge.answer import Answer, answers_a_new_question
+from knowledge.desk_signals import reads_as_question
 from knowledge.types import Record
 
 log = logging.getLogger(__name__)

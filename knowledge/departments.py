@@ -7,6 +7,7 @@ Light on purpose (no numpy, no models): the desk imports it.
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Iterable, Mapping, Sequence
 
@@ -99,8 +100,6 @@ def loose_name_key(name: str) -> str:
 def resolve_department(name: str, departments: Mapping[str, Sequence[str]]) -> tuple[str | None, list[str]]:
     """A department as people write it (市场监管局, 云川市人力资源社会保障局) → (canonical name or None,
     close canonical names to suggest when it cannot be resolved or is ambiguous)."""
-    import difflib
-
     alias_map = build_alias_map(departments)
     key = normalize(name).strip()
     found = alias_map.get(key) or alias_map.get(_PLACE_PREFIX.sub("", key))

@@ -34,6 +34,9 @@ from typing import Any, Literal
 
 import numpy as np
 
+from knowledge.desk_signals import DESK_NAME, DESK_RE
+from knowledge.lexical import normalize
+
 log = logging.getLogger(__name__)
 
 IntentClass = Literal["consult", "meta", "complaint", "person", "decline"]
@@ -148,13 +151,10 @@ _QUESTION_MARK = re.compile(r"[?？吗么嘛呢]\s*$|怎么|如何|哪|什么|�
 
 
 def _pattern_features(texts: Sequence[str]) -> np.ndarray:
-    # Imported here: knowledge.answer imports this module's types.
-    from knowledge.answer import _DESK_NAME, _DESK_RE
-
     rows = []
     for text in texts:
-        row = [1.0 if pattern.search(text) else 0.0 for pattern, _ in _DESK_RE]
-        row.append(1.0 if _DESK_NAME.search(text) else 0.0)
+        row = [1.0 if pattern.search(text) else 0.0 for pattern, _ in DESK_RE]
+        row.append(1.0 if DESK_NAME.search(text) else 0.0)
         row.append(1.0 if _QUESTION_MARK.search(text) else 0.0)
         row.append(math.log1p(len(text)) / 6.0)
         rows.append(row)
@@ -162,8 +162,6 @@ def _pattern_features(texts: Sequence[str]) -> np.ndarray:
 
 
 def _normalize(text: str) -> str:
-    from knowledge.lexical import normalize
-
     return normalize(text)
 
 

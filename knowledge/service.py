@@ -26,19 +26,10 @@ from sqlmodel import col, select
 
 from core.config import Settings
 from core.db import init_db_sync, make_sync_engine, sync_session
-from knowledge.answer import (
-    EMPTY_PROMPT,
-    Answer,
-    LLMRewriter,
-    best_department,
-    compose,
-    decline_text,
-    desk_reason,
-    meta_text,
-    strip_desk_expressions,
-)
+from knowledge.answer import EMPTY_PROMPT, Answer, best_department, compose, decline_text, meta_text
 from knowledge.currency import current_clause
 from knowledge.desk_guide import desk_records, guide_records
+from knowledge.desk_signals import desk_reason, strip_desk_expressions
 from knowledge.embedder import Embedder, make_embedder
 from knowledge.intent import (
     IntentClassifier,
@@ -48,6 +39,7 @@ from knowledge.intent import (
     directory_examples,
     load_or_train,
 )
+from knowledge.llm_rewrite import LLMRewriter
 from knowledge.models import KbDepartment, KbRecord, KbSource, read_generation
 from knowledge.retriever import HybridRetriever, KnowledgeIndex, Mode
 from knowledge.store import VectorStore

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 
 from pypinyin import Style, lazy_pinyin
 
+from knowledge.lexical import segment
+
 # Terms of government business that every city uses; repaired towards even when the city's own
 # directory spells them differently (the dense side still finds the matching records).
 COMMON_TERMS: tuple[str, ...] = (
@@ -156,8 +158,6 @@ class QueryRepairer:
 
     def _inside_known_words(self, run: str) -> set[tuple[int, int]]:
         """Spans strictly inside a real word of the run (小饭 in 小饭馆): never repaired on their own."""
-        from knowledge.lexical import segment
-
         spans: set[tuple[int, int]] = set()
         position = 0
         for word in segment(run):

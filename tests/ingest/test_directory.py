@@ -7,16 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from ingest.directory import (
-    DepartmentIndex,
-    RowError,
-    department_text,
-    detect_kind,
-    parse_directory,
-    resolve_services,
-    service_text,
-)
+from ingest.directory import DepartmentIndex, department_text, parse_directory, resolve_services, service_text
 from ingest.errors import IngestError
+from ingest.tables import RowError, detect_kind
 from tests.conftest import GUANGDONG_DIR, SAMPLE_DIR
 from tests.ingest.conftest import write_xlsx
 

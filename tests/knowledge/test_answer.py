@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from knowledge.answer import compose, desk_reason, policy_passage, service_card, strip_desk_expressions
+from knowledge.answer import compose
+from knowledge.cards import policy_passage, service_card
+from knowledge.desk_signals import desk_reason, strip_desk_expressions
 from knowledge.retriever import RetrievalResult
 from knowledge.types import Hit, Record
 
