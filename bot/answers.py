@@ -15,6 +15,7 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import TYPE_CHECKING, Any
 
 from core.config import Settings
+from knowledge.service import KnowledgeService
 
 if TYPE_CHECKING:
     from knowledge.answer import Answer
@@ -199,7 +200,6 @@ def _worker_open(settings: Settings, parent_pid: int) -> None:
     # Ctrl-C reaches the whole process group; the bot shuts this worker down itself.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     exit_with_parent(parent_pid)
-    from knowledge.service import KnowledgeService
 
     _WORKER_KNOWLEDGE = KnowledgeService.open(settings)
 

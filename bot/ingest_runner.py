@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from core.config import Settings
+from ingest.pipeline import ingest_paths
 
 if TYPE_CHECKING:
     from ingest.pipeline import IngestReport
@@ -117,8 +118,6 @@ class IngestRunner:
         if self._lock.locked():
             raise IngestBusy()
         async with self._lock:
-            from ingest.pipeline import ingest_paths
-
             store = getattr(self._knowledge, "store", None)
             report = await asyncio.to_thread(
                 ingest_paths, self._settings, list(paths), progress=progress, store=store

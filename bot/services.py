@@ -27,6 +27,7 @@ from core.db import init_db, make_async_engine, make_sessionmaker
 from desk.analytics import Analytics
 from desk.models import Staff
 from desk.service import Desk
+from knowledge.service import KnowledgeService
 
 if TYPE_CHECKING:
     from desk.models import Staff
@@ -69,8 +70,6 @@ class Services:
         sessions = make_sessionmaker(engine)
         owns = knowledge is None
         if knowledge is None:
-            from knowledge.service import KnowledgeService
-
             knowledge = await asyncio.to_thread(KnowledgeService.open, settings)
         clock = clock or SystemClock()
         desk = Desk(sessions, settings, clock)

@@ -12,8 +12,10 @@ from cli import settings_from
 
 
 def _serve(ctx: typer.Context, host: str | None, port: int | None) -> None:
+    # imported when the command runs, so `zhitong --help` stays fast (see cli/__init__.py)
     import uvicorn
 
+    # imported when the command runs, so `zhitong --help` stays fast (see cli/__init__.py)
     from dashboard.main import create_app
 
     settings = settings_from(ctx)
@@ -29,6 +31,7 @@ def _serve(ctx: typer.Context, host: str | None, port: int | None) -> None:
 
 
 async def _set_password(ctx: typer.Context, tg_user_id: int, password: str) -> str:
+    # imported when the command runs, so `zhitong --help` stays fast (see cli/__init__.py)
     from dashboard.auth import set_password
     from desk.service import Desk
 
@@ -54,6 +57,7 @@ def passwd(
     ] = False,
 ) -> None:
     """设置工作人员登录网页工作台的密码（argon2id 哈希保存；旧的登录会话随即失效）。"""
+    # imported when the command runs, so `zhitong --help` stays fast (see cli/__init__.py)
     from dashboard.auth import PasswordRejected, check_password_rules
 
     if password_stdin:

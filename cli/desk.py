@@ -37,6 +37,7 @@ Ref = Annotated[str, typer.Argument(help="工单号（BC-20261122-0007）或数�
 
 def _run(ctx: typer.Context, work: Callable[[Any], Awaitable[T]]) -> T:
     """Open the Desk, run `work(desk)`, close; a DeskError becomes a red Chinese line and exit code 1."""
+    # imported when the command runs, so `zhitong --help` stays fast (see cli/__init__.py)
     from desk.service import Desk
 
     settings = settings_from(ctx)
@@ -89,6 +90,7 @@ def list_cmd(
     all_: Annotated[bool, typer.Option("--all", help="包括已销号")] = False,
 ) -> None:
     """列出我能看到的工单（领导看全部）。"""
+    # imported when the command runs, so `zhitong --help` stays fast (see cli/__init__.py)
     from desk.states import OPEN_STATES, TicketState
 
     try:
@@ -252,6 +254,7 @@ def open_cmd(
     name: Annotated[str, typer.Option("--name", help="企业或来电人名称")] = "",
 ) -> None:
     """登记一件工单（例如电话、窗口来件）。"""
+    # imported when the command runs, so `zhitong --help` stays fast (see cli/__init__.py)
     from desk.models import TicketCreate
 
     data = TicketCreate(title=title, department=department, reason=reason, description=description, requester_tg_id=requester, requester_name=name)
@@ -299,6 +302,7 @@ def demo_cmd(
     if not yes:
         err.print("[red]这会向当前数据库写入演示数据；确认请加 --yes（建议配合 --data-dir 使用临时目录）。[/red]")
         raise typer.Exit(2)
+    # imported when the command runs, so `zhitong --help` stays fast (see cli/__init__.py)
     from core.clock import FakeClock
     from desk.demo import seed_demo_month
     from desk.report import parse_month
@@ -359,6 +363,7 @@ def enterprise_add(
     commissioner: Annotated[int | None, typer.Option("--commissioner", help="专属服务专员 Telegram ID")] = None,
 ) -> None:
     """登记企业（校验统一社会信用代码）。"""
+    # imported when the command runs, so `zhitong --help` stays fast (see cli/__init__.py)
     from desk.models import EnterpriseCreate
 
     data = EnterpriseCreate(
@@ -376,6 +381,7 @@ def report(
     out_dir: Annotated[Path | None, typer.Option("--out", help="xlsx 与 PNG 输出目录（默认 <data_dir>/reports）")] = None,
 ) -> None:
     """办不成事月通报：终端表格 + xlsx + PNG 图表。"""
+    # imported when the command runs, so `zhitong --help` stays fast (see cli/__init__.py)
     from desk.report import build_monthly_report, render_tables, write_chart, write_xlsx
 
     settings = settings_from(ctx)

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
+from cli import settings_from
+
 if TYPE_CHECKING:
     from core.config import Settings
     from ingest.pipeline import IngestReport
@@ -31,8 +33,6 @@ def ingest_command(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="不显示进度")] = False,
 ) -> None:
     """导入部门目录（.csv/.xlsx/.yaml）和政策文件（.pdf/.docx/.txt/.md/.html），输出变更报告。"""
-    from cli import settings_from
-
     settings = settings_from(ctx)
     err = Console(stderr=True)
     try:
@@ -50,8 +50,10 @@ def ingest_command(
 
 
 def _run(settings: Settings, paths: list[Path], *, force: bool, quiet: bool, err: Console) -> IngestReport:
+    # imported when the command runs, so `zhitong --help` stays fast (see cli/__init__.py)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    # imported when the command runs, so `zhitong --help` stays fast (see cli/__init__.py)
     from ingest.pipeline import ingest_paths
 
     if quiet:

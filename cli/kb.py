@@ -28,6 +28,7 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def _open_service(settings: Settings) -> Any:
+    # imported when the command runs, so `zhitong --help` stays fast (see cli/__init__.py)
     from knowledge.service import KnowledgeService
 
     try:
@@ -61,6 +62,7 @@ def _print_answer(answer: Any, *, in_chat: bool = False) -> None:
 
 def _file_ticket(settings: Settings, question: str, answer: Any) -> str:
     """File the last question with the 办不成事 desk from the terminal; returns the ticket number."""
+    # imported when the command runs, so `zhitong --help` stays fast (see cli/__init__.py)
     from desk.models import TicketCreate
     from desk.service import Desk
     from desk.states import Reason
@@ -107,6 +109,7 @@ def evaluate(
     show_misses: Annotated[bool, typer.Option("--misses", help="列出答错的问题")] = False,
 ) -> None:
     """在问题集上评测：hit@1、hit@3、MRR（部门）、转办判断准确率、p50/p95 延迟。"""
+    # imported when the command runs, so `zhitong --help` stays fast (see cli/__init__.py)
     from knowledge.evaluation import EvalFileError, evaluate, load_eval_file
 
     settings = settings_from(ctx)
@@ -213,6 +216,7 @@ def demo(
         err.print(f"[red]找不到示范数据目录：{'、'.join(missing)}[/red]")
         raise typer.Exit(2)
     try:
+        # imported when the command runs, so `zhitong --help` stays fast (see cli/__init__.py)
         from ingest.pipeline import ingest_paths
     except ImportError as exc:
         err.print(f"[red]导入模块不可用：{exc}[/red]")
@@ -237,6 +241,7 @@ def train_intent(
     ] = None,
 ) -> None:
     """重新训练意图模型（咨询 / 转办不成事 / 婉拒）：内置语料 + 本市样例（数据目录下 intent/*.jsonl）。"""
+    # imported when the command runs, so `zhitong --help` stays fast (see cli/__init__.py)
     from knowledge.intent import CLASS_TO_INTENT, IntentCorpusError, corpus_files, load_examples
 
     settings = settings_from(ctx)

@@ -14,6 +14,7 @@ def register(app: typer.Typer) -> None:
     def run_bot(ctx: typer.Context) -> None:
         """运行 Telegram 机器人（默认长轮询；telegram.mode = "webhook" 时用 webhook）。"""
         settings = settings_from(ctx)
+        # imported when the command runs, so `zhitong --help` stays fast (see cli/__init__.py)
         from cli.telegram_app import run
 
         try:

@@ -32,6 +32,8 @@ from bot.services import Services
 from bot.telegram_http import AiohttpRequest
 from core.clock import Clock
 from core.config import Settings
+from handlers import register, texts
+from handlers.outbox import deliver_outbox, scheduler_tick
 
 log = logging.getLogger(__name__)
 
@@ -180,8 +182,6 @@ def build_application(
         await _set_commands(app)
         jobs = app.job_queue
         if jobs is not None:
-            from handlers.outbox import deliver_outbox, scheduler_tick
-
             jobs.run_repeating(deliver_outbox, interval=tg.outbox_interval_s, first=0.5, name="outbox")
             jobs.run_repeating(scheduler_tick, interval=settings.desk.scheduler_interval_s, first=1.0,
                                name="desk-scheduler")
@@ -223,7 +223,6 @@ def build_application(
         .get_updates_request(JournalingRequest(journal, connection_pool_size=1, read_timeout=40, pool_timeout=30))
     )
     app = builder.build()
-    from handlers import register
 
     register(app, settings)
     return app  # type: ignore[return-value]
@@ -240,8 +239,6 @@ async def _reload_changed_knowledge(context: BotContext) -> None:
 
 async def _set_commands(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
     """The command menu: enterprise commands in private chats, staff commands in groups."""
-    from handlers import texts
-
     try:
         await app.bot.set_my_commands([BotCommand(c, d) for c, d in texts.COMMANDS_ENTERPRISE],
                                       scope=BotCommandScopeAllPrivateChats())

@@ -37,8 +37,10 @@ from core.db import BUSY_MESSAGE, init_db, is_database_busy, make_async_engine, 
 from dashboard.csrf import CsrfError, csrf_token
 from dashboard.deps import DashboardState, Forbidden, LoginRequired
 from dashboard.fixed_pages import page, send_page
+from dashboard.routes import auth, knowledge, report, tickets
 from dashboard.throttle import HashPool, SignInThrottle, SignInThrottleMiddleware
 from desk import errors as desk_errors
+from desk.service import Desk
 
 log = logging.getLogger(__name__)
 
@@ -177,8 +179,6 @@ def create_app(
         sessions = make_sessionmaker(engine)
     clock = clock or SystemClock()
     if desk is None:
-        from desk.service import Desk
-
         desk = Desk(sessions, settings, clock)
     templates = make_templates(settings)
     dash = settings.dashboard
@@ -225,8 +225,6 @@ def create_app(
 
     _install_error_pages(app, templates)
     app.mount("/static", StaticFiles(directory=str(PACKAGE_DIR / "static")), name="static")
-
-    from dashboard.routes import auth, knowledge, report, tickets
 
     for module in (auth, tickets, report, knowledge):
         app.include_router(module.router)

@@ -162,6 +162,8 @@ def _fmt(value: object, column: str) -> str:
 
 def render_tables(report: MonthlyReport) -> list[Table]:
     """Two rich tables (by department, by commissioner), each ending with the totals row."""
+    # Rendering libraries (rich, openpyxl, matplotlib: ~1 s) load only when a report is rendered;
+    # the bot and the dashboard import this module for its figures.
     from rich.table import Table
 
     out = []
@@ -191,6 +193,8 @@ def keep_as_text(cell: Any) -> None:
 
 def write_xlsx(report: MonthlyReport, path: Path) -> Path:
     """An .xlsx with one sheet per grouping; satisfaction as a percentage-formatted number."""
+    # Rendering libraries (rich, openpyxl, matplotlib: ~1 s) load only when a report is rendered;
+    # the bot and the dashboard import this module for its figures.
     from openpyxl import Workbook
     from openpyxl.styles import Font
 
@@ -220,6 +224,8 @@ def write_xlsx(report: MonthlyReport, path: Path) -> Path:
 def cjk_font_path() -> Path | None:
     """A font file with Simplified Chinese glyphs: the one mplfonts ships, else any system CJK font."""
     try:
+        # Rendering libraries (rich, openpyxl, matplotlib: ~1 s) load only when a report is rendered;
+        # the bot and the dashboard import this module for its figures.
         import mplfonts
 
         shipped = Path(mplfonts.__file__).parent / "fonts" / "NotoSansCJKsc-Regular.otf"
@@ -227,6 +233,8 @@ def cjk_font_path() -> Path | None:
             return shipped
     except ImportError:
         pass
+    # Rendering libraries (rich, openpyxl, matplotlib: ~1 s) load only when a report is rendered;
+    # the bot and the dashboard import this module for its figures.
     from matplotlib import font_manager
 
     for candidate in font_manager.findSystemFonts():
@@ -238,9 +246,13 @@ def cjk_font_path() -> Path | None:
 
 def write_chart(report: MonthlyReport, path: Path) -> Path:
     """A PNG: grouped bars per department (received, resolved, overdue) and satisfaction on a second axis."""
+    # Rendering libraries (rich, openpyxl, matplotlib: ~1 s) load only when a report is rendered;
+    # the bot and the dashboard import this module for its figures.
     import matplotlib
 
     matplotlib.use("Agg")
+    # Rendering libraries (rich, openpyxl, matplotlib: ~1 s) load only when a report is rendered;
+    # the bot and the dashboard import this module for its figures.
     import matplotlib.pyplot as plt
     from matplotlib import font_manager
 

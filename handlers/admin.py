@@ -20,6 +20,7 @@ from bot.context import BotContext
 from bot.ingest_runner import IngestBusy, IngestRunner
 from handlers import render, texts
 from handlers.common import reply_text, send_html, user_id
+from handlers.tickets import relay_attachment_to_ticket
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +36,6 @@ async def on_document(update: Update, context: BotContext) -> None:
     services = context.services
     ingest = services.ingest
     if not await services.is_admin(user_id(update)):
-        from handlers.tickets import relay_attachment_to_ticket
-
         if await relay_attachment_to_ticket(update, context):  # an owner's materials for the commissioner
             return
         await reply_text(update, context, texts.UPLOAD_NOT_ADMIN)

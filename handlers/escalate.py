@@ -21,7 +21,7 @@ from desk.errors import DeskError
 from desk.models import TicketCreate
 from desk.transcript import transcript_text, turns_for_ticket
 from handlers import keyboards, render, texts
-from handlers.ask import HISTORY_KEY, LAST_KEY
+from handlers.ask import HISTORY_KEY, LAST_KEY, on_text
 from handlers.common import answer_callback, is_stale, mark_started, reply_text, user_id
 from handlers.outbox import kick_outbox
 from handlers.start import cancel, not_text_in_step
@@ -90,7 +90,6 @@ async def _expired(update: Update, context: BotContext) -> int | None:
     """END (after handling the text as a normal message) when the intake was abandoned long ago."""
     if not is_stale(context.udata.get(INTAKE_KEY)):
         return None
-    from handlers.ask import on_text
 
     context.udata.pop(INTAKE_KEY, None)
     await reply_text(update, context, texts.ESC_EXPIRED)

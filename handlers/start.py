@@ -12,6 +12,7 @@ from desk.credit_code import normalize_credit_code
 from desk.errors import DeskError
 from desk.models import EnterpriseCreate
 from handlers import texts
+from handlers.ask import on_text
 from handlers.common import is_stale, mark_started, reply_text, user_id
 
 NAME, CODE, INDUSTRY, CONTACT = range(4)
@@ -58,7 +59,6 @@ async def _expired(update: Update, context: BotContext) -> int | None:
     """END (after handling the text as a normal message) when the registration was abandoned long ago."""
     if not is_stale(context.udata.get(REG_KEY)):
         return None
-    from handlers.ask import on_text
 
     context.udata.pop(REG_KEY, None)
     await reply_text(update, context, texts.REG_EXPIRED)

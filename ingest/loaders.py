@@ -65,6 +65,7 @@ def decode_bytes(data: bytes, *, name: str = "文件") -> tuple[str, str]:
             return traditional, "big5"
         raise IngestError(f"{name}：文件编码无法可靠识别（看起来不是 UTF-8 或 GBK，可能是 Big5、Shift-JIS 等），"
                           "请另存为 UTF-8 后再导入")
+    # Per-format parsers load only in the parser process, and only for the format it is reading.
     from charset_normalizer import from_bytes
 
     best = from_bytes(data).best()
@@ -149,6 +150,7 @@ def _load_html(path: Path) -> tuple[str, str, str]:
     its size costs (BeautifulSoup's insert_after per block was quadratic in depth: 20,000 levels took
     13 s, 100,000 did not finish in 3 minutes).
     """
+    # Per-format parsers load only in the parser process, and only for the format it is reading.
     from lxml import etree
     from lxml import html as lxml_html
 
@@ -189,6 +191,7 @@ def _load_html(path: Path) -> tuple[str, str, str]:
 
 
 def _load_docx(path: Path) -> tuple[str, str, str]:
+    # Per-format parsers load only in the parser process, and only for the format it is reading.
     import docx
     from docx.opc.exceptions import PackageNotFoundError
 
@@ -238,6 +241,7 @@ def _docx_heading_level(style: str) -> int:
 
 
 def _load_pdf(path: Path) -> tuple[str, str, str]:
+    # Per-format parsers load only in the parser process, and only for the format it is reading.
     from pypdf import PdfReader
     from pypdf.errors import PdfReadError
 

@@ -374,6 +374,7 @@ def _strip_name(message: str, name: str) -> str:
 
 def open_store(settings: Settings) -> VectorStore:
     """The configured vector store with the configured embedder (loaded once per process)."""
+    # The embedder (torch) loads only when an ingest has files to embed, not for a dry or empty run.
     from knowledge.embedder import make_embedder
     from knowledge.store import VectorStore
 

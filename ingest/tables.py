@@ -218,6 +218,7 @@ def _split_header(rows: list[tuple[int, list[Any]]]) -> tuple[list[Any], list[tu
 
 
 def _read_xlsx(path: Path) -> list[Table]:
+    # Per-format parsers load only in the parser process, and only for the format it is reading.
     from openpyxl import load_workbook
     from openpyxl.utils.exceptions import InvalidFileException
 

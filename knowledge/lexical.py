@@ -55,6 +55,7 @@ def _jieba() -> object:
     global _tokenizer
     with _tokenizer_lock:
         if _tokenizer is None:
+            # Loaded on first use: jieba builds its dictionary and bm25s pulls SciPy (~1 s); many importers never index.
             import jieba
 
             jieba.setLogLevel(logging.WARNING)
@@ -196,6 +197,7 @@ class LexicalIndex:
         thousands of chunks: terms are interned while building, the cache keeps one joined string per
         document, and each document's distinct terms are kept as a small array of vocabulary ids.
         """
+        # Loaded on first use: jieba builds its dictionary and bm25s pulls SciPy (~1 s); many importers never index.
         import bm25s
 
         # bm25s sets its own logger to DEBUG when first imported (after our module-level setting).

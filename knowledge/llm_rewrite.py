@@ -26,6 +26,7 @@ class LLMRewriter:
     )
 
     def __init__(self, settings: LLMSettings) -> None:
+        # LangChain is an optional dependency: loaded only when an LLM endpoint is configured.
         from langchain_openai import ChatOpenAI
 
         self._model = ChatOpenAI(
@@ -38,6 +39,7 @@ class LLMRewriter:
         )
 
     def rewrite(self, question: str, draft: str, hits: Sequence[Hit]) -> str:
+        # LangChain is an optional dependency: loaded only when an LLM endpoint is configured.
         from langchain_core.messages import HumanMessage, SystemMessage
 
         sources = "\n\n".join(

@@ -39,6 +39,7 @@ def collection_name(base: str, embedder_name: str) -> str:
 
 def make_client(settings: Settings) -> Any:
     """A Chroma client: HTTP when `vector.url` is set, else the embedded persistent store."""
+    # chromadb is heavy (~2 s, ONNX and telemetry stacks): loaded only when a store is opened.
     import chromadb
     from chromadb.config import Settings as ChromaSettings
 
@@ -91,6 +92,7 @@ class VectorStore:
         self._known_count = None
         if self.settings.vector.url:
             return
+        # chromadb is heavy (~2 s, ONNX and telemetry stacks): loaded only when a store is opened.
         from chromadb.api.shared_system_client import SharedSystemClient
 
         identifier = getattr(self.client, "_identifier", None)
