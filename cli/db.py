@@ -25,8 +25,9 @@ def all_models() -> MetaData:
     import desk.analytics
     import desk.models
     import knowledge.models
+    import push.models
 
-    del bot, dashboard, desk, knowledge  # imported for their table definitions
+    del bot, dashboard, desk, knowledge, push  # imported for their table definitions
     return SQLModel.metadata
 
 

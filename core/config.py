@@ -193,6 +193,27 @@ class DashboardSettings(BaseModel):
     https_only: bool = False
 
 
+class PushSettings(BaseModel):
+    """惠企政策直达: pushing an approved policy to the registered enterprises it is for."""
+
+    # Pushes (not reminders) an enterprise receives in any 7 days; the rest wait for the next week.
+    max_per_week: int = Field(default=2, ge=1, le=50)
+    # Remind those who neither marked 不适用 nor 已申报 this many days before 申报截止; 0: no reminders.
+    remind_days_before: int = Field(default=7, ge=0, le=90)
+    # Pushes per second from one bot process; stays under Telegram's ~30/s so answers keep flowing.
+    rate_per_s: float = Field(default=25.0, gt=0, le=30)
+    # How often the bot looks for pushes that are due.
+    interval_s: float = Field(default=10.0, gt=0)
+    # Send only in the desk calendar's working hours (false: at any time, e.g. for tests and benches).
+    working_hours_only: bool = True
+    # The city's districts/counties (区县), offered at /register and checked in `applies_to`; empty: free text.
+    districts: list[str] = Field(default_factory=list)
+    # Desk tickets an enterprise files within this many days of a push count among its outcomes.
+    outcome_days: int = Field(default=14, ge=1, le=90)
+    # A push being sent by a worker that died is sent again after this many seconds.
+    lease_s: float = Field(default=60.0, gt=0)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="ZHITONG_",
@@ -215,6 +236,7 @@ class Settings(BaseSettings):
     desk: DeskSettings = Field(default_factory=DeskSettings)
     telegram: TelegramSettings = Field(default_factory=TelegramSettings)
     dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
+    push: PushSettings = Field(default_factory=PushSettings)
 
     @field_validator("data_dir")
     @classmethod

@@ -9,14 +9,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import DateTime, Engine, create_engine, event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.util import await_only
-from sqlmodel import Session
+from sqlmodel import Session, SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
@@ -156,3 +157,23 @@ def init_db_sync(engine: Engine) -> None:
 
 def sync_session(engine: Engine) -> Session:
     return Session(engine, expire_on_commit=False)
+
+
+def keep_utc_on_load(*models: type[SQLModel]) -> None:
+    """Make the datetimes of these table models UTC-aware whenever a row is loaded or refreshed.
+
+    SQLite hands back naive datetimes; every stored value is UTC, so say so before domain code compares.
+    """
+    for model in models:
+        fields = tuple(
+            c.key for c in model.__table__.columns if isinstance(c.type, DateTime)  # type: ignore[attr-defined]
+        )
+
+        def aware(target: SQLModel, *_args: object, _fields: tuple[str, ...] = fields) -> None:
+            for name in _fields:
+                value = target.__dict__.get(name)
+                if isinstance(value, datetime) and value.tzinfo is None:
+                    target.__dict__[name] = value.replace(tzinfo=UTC)
+
+        event.listen(model, "load", aware)
+        event.listen(model, "refresh", aware)

@@ -11,9 +11,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, DateTime, Integer, Text, UniqueConstraint, event
+from sqlalchemy import JSON, BigInteger, Column, DateTime, Integer, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from core.db import keep_utc_on_load
 from desk.states import TicketState
 
 
@@ -64,11 +65,26 @@ class Enterprise(EnterpriseBase, table=True):
     id: int | None = Field(default=None, primary_key=True)
     commissioner_id: int | None = Field(default=None, foreign_key="staff.id")
     created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))  # type: ignore[call-overload]
+    # The profile a policy push matches on (knowledge.audience vocabulary); any field may be empty.
+    size: str = Field(default="", max_length=8, sa_column_kwargs={"server_default": ""})  # 微型 | 小型 | 中型 | 大型
+    district: str = Field(default="", max_length=32, sa_column_kwargs={"server_default": ""})
+    tags: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False, server_default="[]"))
+    # Consent to policy pushes: None = never asked; the choice is kept with its date.
+    push_consent: bool | None = None
+    push_consent_at: datetime | None = _ts()
+    # Telegram answered 403 (the owner blocked the bot): no more pushes until they write again.
+    unreachable_at: datetime | None = _ts()
 
 
 class EnterprisePublic(EnterpriseBase):
     id: int
     commissioner_id: int | None
+    size: str = ""
+    district: str = ""
+    tags: list[str] = []
+    push_consent: bool | None = None
+    push_consent_at: datetime | None = None
+    unreachable_at: datetime | None = None
 
 
 # ---------------------------------------------------------------- ticket
@@ -254,25 +270,7 @@ class NotificationPublic(SQLModel):
 
 
 # ---------------------------------------------------------------- UTC on load
-def _make_utc_aware(target: SQLModel, *_args: object) -> None:
-    # SQLite hands back naive datetimes; every stored value is UTC, so say so before domain code compares.
-    for name in _DATETIME_FIELDS.get(type(target), ()):
-        value = target.__dict__.get(name)
-        if isinstance(value, datetime) and value.tzinfo is None:
-            target.__dict__[name] = value.replace(tzinfo=UTC)
-
-
-def _register_utc_listeners() -> None:
-    for model in (Staff, Enterprise, Ticket, TicketMessage, Rating, FollowUp, AuditEntry, Notification):
-        _DATETIME_FIELDS[model] = tuple(
-            c.key for c in model.__table__.columns if isinstance(c.type, DateTime)  # type: ignore[attr-defined,union-attr]
-        )
-        event.listen(model, "load", _make_utc_aware)
-        event.listen(model, "refresh", _make_utc_aware)
-
-
-_DATETIME_FIELDS: dict[type, tuple[str, ...]] = {}
-_register_utc_listeners()
+keep_utc_on_load(Staff, Enterprise, Ticket, TicketMessage, Rating, FollowUp, AuditEntry, Notification)
 
 
 class OutboxClaim(SQLModel, table=True):

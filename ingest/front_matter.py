@@ -25,6 +25,12 @@ class FrontMatter:
     expires: date | None = None
     supersedes: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()
+    # 惠企政策直达 (push.campaigns): who it is for, read against knowledge.audience at ingest;
+    # benefit 免申即享 | 申请 as written; apply_by = 申报截止; summary = what an enterprise gets, in a line.
+    applies_to: Any = None
+    benefit: str = ""
+    apply_by: date | None = None
+    summary: str = ""
 
 
 def _as_date(value: Any, key: str, name: str) -> date | None:
@@ -61,6 +67,7 @@ def _as_str_list(value: Any) -> tuple[str, ...]:
 # What front matter may hold: a title, a department, dates and short lists — not megabytes.
 MAX_FRONT_MATTER_CHARS = 64 * 1024
 MAX_LIST_ITEMS = 200
+MAX_SUMMARY_CHARS = 500
 
 
 def split_front_matter(text: str, *, name: str = "文件") -> tuple[FrontMatter, str]:
@@ -85,7 +92,7 @@ def split_front_matter(text: str, *, name: str = "文件") -> tuple[FrontMatter,
     except yaml.YAMLError as exc:
         raise IngestError(f"{name}：开头的 YAML front matter 格式错误：{yaml_problem(exc)}") from exc
     except ValueError as exc:  # 2026-02-30 or month 13: YAML reads it as a date and the calendar refuses
-        raise IngestError(f"{name}：开头的 front matter 中有不存在的日期（{_bad_date(raw_meta)}），请检查 effective/expires") from exc
+        raise IngestError(f"{name}：开头的 front matter 中有不存在的日期（{_bad_date(raw_meta)}），请检查 effective/expires/apply_by") from exc
     if metadata is None:
         return FrontMatter(), body
     if not isinstance(metadata, dict):
@@ -99,6 +106,10 @@ def split_front_matter(text: str, *, name: str = "文件") -> tuple[FrontMatter,
         expires=_as_date(meta.get("expires", meta.get("失效日期")), "expires", name),
         supersedes=_bounded_list(meta.get("supersedes", meta.get("替代")), "supersedes", name),
         tags=_bounded_list(meta.get("tags", meta.get("标签")), "tags", name),
+        applies_to=_bounded_audience(meta.get("applies_to", meta.get("适用对象")), name),
+        benefit=as_text(meta.get("benefit") or meta.get("兑现方式") or "").strip()[:32],
+        apply_by=_as_date(meta.get("apply_by", meta.get("申报截止")), "apply_by", name),
+        summary=as_text(meta.get("summary") or meta.get("摘要") or "").strip()[:MAX_SUMMARY_CHARS],
     )
     if result.effective and result.expires and result.expires < result.effective:
         raise IngestError(f"{name}：失效日期 expires 早于生效日期 effective")
@@ -110,6 +121,13 @@ def _bounded_list(value: Any, key: str, name: str) -> tuple[str, ...]:
         return _as_str_list(value)
     except ValueError as exc:
         raise IngestError(f"{name}：front matter 中 {key} 列得太多（{exc}）") from exc
+
+
+def _bounded_audience(value: Any, name: str) -> Any:
+    """`applies_to` with each list bounded; anything but a mapping is passed on for ingest to report."""
+    if not isinstance(value, dict):
+        return value
+    return {str(k).strip(): _bounded_list(v, f"applies_to.{k}", name) for k, v in value.items()}
 
 
 def _bad_date(text: str) -> str:

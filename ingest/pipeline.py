@@ -39,7 +39,13 @@ from ingest.directory import (
 from ingest.errors import IngestError
 from ingest.loaders import load_document
 from ingest.planning import SUPPORTED_EXTENSIONS, Plan, is_under, plan_paths
-from ingest.policy_files import directory_departments, policy_department, policy_records, retired_policies
+from ingest.policy_files import (
+    directory_departments,
+    policy_department,
+    policy_records,
+    push_meta,
+    retired_policies,
+)
 from ingest.records import (
     SQL_BATCH,
     ensure_generation,
@@ -72,8 +78,8 @@ Progress = Callable[[str, int, int], None]
 _VECTOR_BATCH = 512
 
 # Bump when the records a file produces change for the same bytes (v2: per-chunk department credit,
-# v3: one record per measure).
-INGEST_VERSION = b"zhitong-ingest-v3\x00"
+# v3: one record per measure, v4: push meta from the front matter).
+INGEST_VERSION = b"zhitong-ingest-v4\x00"
 
 _T = TypeVar("_T")
 
@@ -354,6 +360,7 @@ class _Pipeline:
             "kind": "policy", "sha256": sha, "title": document.title[:500], "department": department,
             "effective": meta.effective, "expires": meta.expires, "supersedes": list(meta.supersedes),
             "tags": list(meta.tags),
+            "push_meta": push_meta(path, document, self.settings.push.districts, self.report.warnings),
         }
         self._write(path, existing, records, fields, None, done, total)
         if retired:

@@ -8,7 +8,9 @@ credited to the department it names, then to the file's (front matter, else the 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine
 from sqlmodel import select
@@ -21,6 +23,7 @@ from ingest.errors import IngestError
 from ingest.loaders import Document
 from ingest.records import make_record
 from ingest.responsibility import ResponsibleDepartments
+from knowledge.audience import parse_applies_to
 from knowledge.departments import resolve_department
 from knowledge.models import KbDepartment, KbSource
 from knowledge.types import Record
@@ -65,6 +68,42 @@ def policy_records(path: Path, document: Document, department: str, index: Depar
                 citation=f"{path.name} › {section}" if section else path.name,
                 data={**common, "quote": text, "chunk": i}))
     return records
+
+
+# How front matter may say what kind of benefit a policy gives (push.models.Benefit values).
+_BENEFITS = {
+    "免申即享": "免申即享", "免申": "免申即享", "自动兑现": "免申即享", "无需申请": "免申即享", "automatic": "免申即享",
+    "申请": "申请", "需申请": "申请", "申报": "申请", "依申请": "申请", "apply": "申请",
+}
+
+
+def push_meta(path: Path, document: Document, districts: Sequence[str],
+              warnings: list[tuple[str, str]]) -> dict[str, Any]:
+    """Who the policy is for and what it gives, from its front matter, for the push review.
+
+    Unknown names in `applies_to` and an unknown `benefit` are reported as warnings (never dropped in
+    silence); the audience keeps them as written, so it is never wider than its author meant.
+    """
+    meta = document.meta
+    out: dict[str, Any] = {}
+    if meta.applies_to is not None:
+        parsed = parse_applies_to(meta.applies_to, districts)
+        out["applies_to"] = parsed.audience.as_dict()
+        out["unknown"] = parsed.unknown
+        if parsed.unknown:
+            warnings.append((path.name, "front matter 的 applies_to 中有未识别的名称：" + "、".join(parsed.unknown)
+                             + "（按原样保留，不会匹配任何企业；可用的行业、规模、标签见 README“惠企政策直达”）"))
+    if meta.benefit:
+        benefit = _BENEFITS.get(meta.benefit.strip().lower())
+        if benefit is None:
+            warnings.append((path.name, f"front matter 的 benefit“{meta.benefit}”无法识别，应为“免申即享”或“申请”，已忽略"))
+        else:
+            out["benefit"] = benefit
+    if meta.apply_by is not None:
+        out["apply_by"] = meta.apply_by.isoformat()
+    if meta.summary:
+        out["summary"] = meta.summary
+    return out
 
 
 def retired_policies(engine: Engine, path: Path, document: Document, *, force: bool) -> list[str]:
@@ -162,5 +201,6 @@ __all__ = [
     "directory_departments",
     "policy_department",
     "policy_records",
+    "push_meta",
     "retired_policies",
 ]

@@ -35,6 +35,9 @@ class KbSource(SQLModel, table=True):
     supersedes: list[str] = Field(default_factory=list, sa_column=Column(JSON))
     superseded_by: str = Field(default="", max_length=500)
     tags: list[str] = Field(default_factory=list, sa_column=Column(JSON))
+    # Who a policy is for and what it gives (front matter applies_to, benefit, apply_by, summary), as
+    # ingest read them against knowledge.audience; the push campaign of each version starts from it.
+    push_meta: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False, server_default="{}"))
     record_count: int = 0
     ingested_at: datetime = Field(default_factory=utc_now, sa_type=DateTime(timezone=True))  # type: ignore[call-overload]
 
