@@ -28,6 +28,7 @@ from desk.analytics import Analytics
 from desk.models import Staff
 from desk.service import Desk
 from knowledge.service import KnowledgeService
+from push.service import PushService
 
 if TYPE_CHECKING:
     from desk.models import Staff
@@ -51,6 +52,7 @@ class Services:
     clock: Clock
     claims: OutboxClaims
     cards: StaffCards
+    push: PushService
     answers: AnswerCache | None
     owns_knowledge: bool = True
 
@@ -94,6 +96,7 @@ class Services:
             answers=answers,
             claims=OutboxClaims(sessions, worker=f"{os.getpid()}-{uuid.uuid4().hex[:8]}"),
             cards=StaffCards(sessions),
+            push=PushService(sessions, settings, clock, desk.calendar),
             owns_knowledge=owns,
         )
 
@@ -122,6 +125,12 @@ class Services:
 
     async def is_staff(self, tg_user_id: int) -> bool:
         return tg_user_id in self.settings.telegram.admin_ids or await self.staff_member(tg_user_id) is not None
+
+    async def admin_ids(self) -> list[int]:
+        """Everyone who administers the bot: telegram.admin_ids and active staff with the admin role."""
+        async with self.sessions() as session:
+            staff = (await session.exec(select(Staff.tg_user_id).where(Staff.role == "admin", Staff.active))).all()
+        return list(dict.fromkeys([*self.settings.telegram.admin_ids, *staff]))
 
     async def is_admin(self, tg_user_id: int) -> bool:
         if tg_user_id in self.settings.telegram.admin_ids:

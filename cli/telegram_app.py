@@ -34,6 +34,7 @@ from core.clock import Clock
 from core.config import Settings
 from handlers import register, texts
 from handlers.outbox import deliver_outbox, scheduler_tick
+from handlers.push import deliver_pushes
 
 log = logging.getLogger(__name__)
 
@@ -187,6 +188,10 @@ def build_application(
                                name="desk-scheduler")
             # Conversation state and done marks: at most PERSIST_EVERY_S (+ update_interval) old after a
             # crash; what was handled since is replayed from the journal.
+            # Policy pushes: new campaigns for admins, reminders, and approved pushes sent at push.rate_per_s;
+            # a run may last minutes (a big campaign), and the next one starts when it is over.
+            jobs.run_repeating(deliver_pushes, interval=settings.push.interval_s, first=2.0, name="push",
+                               job_kwargs={"max_instances": 1, "coalesce": True, "misfire_grace_time": None})
             jobs.run_repeating(save_state, interval=PERSIST_EVERY_S, first=PERSIST_EVERY_S, name="save-state")
             reload_every = settings.knowledge.reload_check_s
             if reload_every > 0:

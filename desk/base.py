@@ -35,6 +35,7 @@ from desk.models import (
     Staff,
     Ticket,
     TicketPublic,
+    profile_line,
 )
 from desk.states import (
     Audience,
@@ -269,6 +270,7 @@ class DeskBase:
             assignee_name=assignee.name if assignee else "",
             assignee_tg_id=assignee.tg_user_id if assignee else None,
             enterprise_name=ent.name if ent else "",
+            enterprise_profile=profile_line(ent) if ent else "",
             number=t.number or "",
             co_departments=list(t.co_departments),
         )

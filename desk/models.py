@@ -76,6 +76,12 @@ class Enterprise(EnterpriseBase, table=True):
     unreachable_at: datetime | None = _ts()
 
 
+def profile_line(enterprise: Enterprise) -> str:
+    """行业 · 规模 · 区县 · 标签 of an enterprise (what it filled in), for staff."""
+    parts = [enterprise.industry, enterprise.size, enterprise.district, "、".join(enterprise.tags or [])]
+    return " · ".join(p for p in parts if p)
+
+
 class EnterprisePublic(EnterpriseBase):
     id: int
     commissioner_id: int | None
@@ -160,6 +166,7 @@ class TicketPublic(TicketBase):
     state_label: str
     enterprise_id: int | None
     enterprise_name: str = ""
+    enterprise_profile: str = ""  # 行业 · 规模 · 区县 · 标签, as far as the enterprise told us
     requester_tg_id: int | None
     requester_name: str
     assignee_id: int | None

@@ -33,7 +33,7 @@ def register(app: Application[Any, Any, Any, Any, Any, Any], settings: Settings)
     """Add every handler to ``app``. Order matters within group 0: the first match wins."""
     # Here, not at the top: `import handlers.texts` (tests, renderers) should not load every handler
     # module and python-telegram-bot's handler stack with it.
-    from handlers import admin, ask, errors, escalate, staff, start, tickets
+    from handlers import admin, ask, errors, escalate, push, staff, start, tickets
 
     app.add_handler(TypeHandler(Update, errors.flood_gate), group=GATE_GROUP)
     app.add_handler(TypeHandler(Update, errors.edited_message_gate), group=EDIT_GATE_GROUP)
@@ -49,6 +49,7 @@ def register(app: Application[Any, Any, Any, Any, Any, Any], settings: Settings)
         *tickets.handlers(),
         *staff.handlers(settings),
         *admin.handlers(),
+        *push.handlers(),
         # 3. /cancel outside any conversation.
         CommandHandler("cancel", _nothing_to_cancel, filters=filters.ChatType.PRIVATE),
         # 4. Free text and answer buttons (private chat).

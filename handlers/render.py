@@ -182,7 +182,8 @@ def ticket_card(ticket: Any, *, tz: str, enterprise: str = "", assignee: str = "
     text = texts.TICKET_CARD.format(
         number=ticket.number,
         state=_state_label(ticket),
-        enterprise=enterprise or getattr(ticket, "enterprise_name", "") or ticket.requester_name or "—",
+        enterprise=(enterprise or getattr(ticket, "enterprise_name", "") or ticket.requester_name or "—")
+        + (f"（{profile}）" if (profile := getattr(ticket, "enterprise_profile", "")) else ""),
         title=ticket.title,
         department=ticket.department or "—",
         reason=ticket.reason,

@@ -14,6 +14,7 @@ from desk.models import EnterpriseCreate
 from handlers import texts
 from handlers.ask import on_text
 from handlers.common import is_stale, mark_started, reply_text, user_id
+from handlers.push import show_profile
 
 NAME, CODE, INDUSTRY, CONTACT = range(4)
 REG_KEY = "registration"
@@ -137,6 +138,8 @@ async def register_contact(update: Update, context: BotContext) -> int:
         return ConversationHandler.END
     await reply_text(update, context, texts.REG_DONE.format(company=enterprise.name, code=enterprise.credit_code),
                      keyboard=ReplyKeyboardRemove())
+    # The push profile and consent, with buttons: skippable, editable later with /profile.
+    await show_profile(update, context, intro=texts.PROFILE_ASK)
     return ConversationHandler.END
 
 

@@ -24,7 +24,7 @@ STAFF_HELP = (
 )
 ADMIN_HELP = (
     "管理员：直接发送政策文件（.pdf .docx .txt .md .html）或联络簿表格（.csv .xlsx .yaml），"
-    "机器人会下载、增量入库并回报变化。/reindex 重新索引　/kb 知识库概况　/stats 使用统计"
+    "机器人会下载、增量入库并回报变化。/reindex 重新索引　/kb 知识库概况　/stats 使用统计　/push 审核政策推送"
 )
 
 BUSY = "系统繁忙，请稍后再试。"
@@ -228,6 +228,62 @@ STATS_TEXT = (
 )
 STATS_NONE = "（无）"
 
+# ---------------------------------------------------------------- 惠企政策直达
+PROFILE_CARD = (
+    "企业画像（用于推送适用的惠企政策）：\n"
+    "行业：{industry}\n规模：{size}\n区县：{district}\n标签：{tags}\n"
+    "政策推送：{consent}"
+)
+PROFILE_UNSET = "未填"
+PROFILE_CONSENT_YES = "已订阅（{when} 同意）"
+PROFILE_CONSENT_NO = "未订阅"
+PROFILE_ASK = ("为了把适用的惠企政策直接推送给您，请点按钮完善企业画像，并选择是否接收政策推送。"
+               "可以跳过，之后随时发送 /profile 修改。")
+PROFILE_NOT_REGISTERED = "请先发送 /register 登记企业，再设置企业画像和政策推送。"
+PROFILE_DONE = "已保存。需要修改时发送 /profile；退订发送 /unsubscribe。"
+PROFILE_PICK = "请选择{field}："
+PROFILE_DISTRICT_FREE = "请发送 /district 加区县名称，例如：/district 东城区"
+PROFILE_DISTRICT_SET = "区县已设为：{district}"
+BTN_PROFILE_INDUSTRY = "行业"
+BTN_PROFILE_SIZE = "规模"
+BTN_PROFILE_DISTRICT = "区县"
+BTN_PROFILE_TAGS = "企业标签"
+BTN_PROFILE_DONE = "完成"
+BTN_PROFILE_BACK = "返回"
+BTN_PROFILE_CLEAR = "不填"
+BTN_PUSH_AGREE = "✅ 接收政策推送"
+BTN_PUSH_STOP = "停止政策推送"
+SUBSCRIBED = "已订阅惠企政策推送：符合您企业画像的新政策会直接发给您（每周最多 {per_week} 条，工作时间发送）。发送 /unsubscribe 可随时退订。"
+UNSUBSCRIBED = "已退订惠企政策推送，不会再收到推送。需要时发送 /subscribe 重新订阅。"
+BTN_PUSH_MORE = "详细了解"
+BTN_PUSH_NA = "不适用"
+BTN_PUSH_APPLIED = "已申报"
+BTN_PUSH_UNSUB = "退订"
+BTN_PUSH_APPROVE = "✅ 批准发送"
+BTN_PUSH_DISCARD = "放弃"
+PUSH_ASK_REASON = "请选择不适用的原因："
+PUSH_THANKS_REASON = "已记录：{reason}。谢谢反馈，我们会据此改进推送。"
+PUSH_THANKS_APPLIED = "已记录您已申报，之后不再提醒。"
+PUSH_MORE_QUESTION = "《{title}》怎么申请？需要什么条件和材料？"
+PUSH_ADMIN_NONE = "没有待审核的政策推送。"
+PUSH_ADMIN_LIST = "待审核的政策推送（点按钮查看对象、人数和推送原文）："
+PUSH_ADMIN_NEW = "有 {n} 个新政策待审核推送：\n{titles}\n发送 /push 查看并审核。"
+PUSH_ADMIN_REVIEW = (
+    "政策推送 #{id}：《{title}》（{department}）\n"
+    "推送对象（{origin}）：{audience}\n"
+    "{unknown}"
+    "匹配的已订阅企业：{matched} 家（{reasons}）\n"
+    "匹配但未订阅：{not_subscribed} 家；匹配但无法送达：{unreachable} 家\n\n"
+    "推送原文：\n{sample}\n\n"
+    "修改推送对象：/push_audience {id} 行业=…；规模=…；区县=…；标签=…"
+)
+PUSH_ORIGIN = {"front_matter": "文件声明", "proposed": "系统根据正文建议，请确认", "admin": "管理员修改"}
+PUSH_UNKNOWN_TERMS = "⚠ 未识别的名称（不会匹配任何企业）：{terms}\n"
+PUSH_APPROVED = "已批准政策推送 #{id}：{n} 家企业将在工作时间内陆续收到。"
+PUSH_DISCARDED = "已放弃政策推送 #{id}，不会发送。"
+PUSH_AUDIENCE_USAGE = "用法：/push_audience 编号 行业=住宿和餐饮业；规模=小型,微型；区县=；标签="
+PUSH_AUDIENCE_SET = "已修改推送对象，请重新查看后批准："
+
 # ---------------------------------------------------------------- bot command menu
 COMMANDS_ENTERPRISE: tuple[tuple[str, str], ...] = (
     ("start", "开始使用"),
@@ -235,6 +291,9 @@ COMMANDS_ENTERPRISE: tuple[tuple[str, str], ...] = (
     ("ask", "咨询问题"),
     ("desk", "反映办不成的事"),
     ("mytickets", "我的工单"),
+    ("profile", "企业画像与政策推送"),
+    ("subscribe", "订阅惠企政策推送"),
+    ("unsubscribe", "退订政策推送"),
     ("cancel", "取消当前操作"),
     ("help", "帮助"),
 )

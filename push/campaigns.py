@@ -81,7 +81,14 @@ class Campaigns(PushBase):
     # ------------------------------------------------------------ knowledge base → campaigns
     async def sync_from_knowledge(self) -> list[PushCampaign]:
         """Open a pending campaign for each new version of a current 惠企 policy; retire pending ones
-        whose version is gone. Returns the campaigns opened now."""
+        whose version is gone. Returns the campaigns opened now (none when another process opened them
+        at the same moment: the version is unique)."""
+        try:
+            return await self._sync_from_knowledge()
+        except IntegrityError:
+            return []
+
+    async def _sync_from_knowledge(self) -> list[PushCampaign]:
         today = self.now().astimezone(self.calendar.tz).date()
         async with self._tx() as s:
             sources = (await s.exec(select(KbSource).where(KbSource.kind == "policy"))).all()

@@ -91,6 +91,8 @@ class BotApiServer:
         # sendMessage to these chats hangs until the chat is removed, then fails (502) without sending:
         # a bot caught in the middle of handling an update.
         self.hang_sends: set[int] = set()
+        # Users who blocked the bot: sendMessage to them answers 403 Forbidden, as Telegram does.
+        self.blocked: set[int] = set()
         # Methods this server pretends not to know (answered like any unknown method), lower-case.
         self.disabled_methods: set[str] = set()
         self.failed_sends = 0
@@ -409,6 +411,8 @@ class BotApiServer:
 
     async def _m_sendmessage(self, params: dict[str, Any]) -> Any:
         chat = int(params["chat_id"])
+        if chat in self.blocked:
+            raise _ApiError(403, "Forbidden: bot was blocked by the user")
         if chat in self.hang_sends:
             while chat in self.hang_sends:  # noqa: ASYNC110 (a test toggles it from outside)
                 await asyncio.sleep(0.05)
