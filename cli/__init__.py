@@ -70,9 +70,9 @@ def configure_logging(level: str) -> None:
 
 def _register_all() -> None:
     # The command modules import this package (settings_from, app): registered after it is complete.
-    from cli import dashboard, db, desk, ingest, kb, run
+    from cli import dashboard, db, desk, ingest, kb, push, run
 
-    for module in (ingest, kb, desk, run, dashboard, db):
+    for module in (ingest, kb, desk, push, run, dashboard, db):
         module.register(app)
 
 

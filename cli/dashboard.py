@@ -15,7 +15,6 @@ def _serve(ctx: typer.Context, host: str | None, port: int | None) -> None:
     # imported when the command runs, so `zhitong --help` stays fast (see cli/__init__.py)
     import uvicorn
 
-    # imported when the command runs, so `zhitong --help` stays fast (see cli/__init__.py)
     from dashboard.main import create_app
 
     settings = settings_from(ctx)

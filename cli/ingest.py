@@ -53,7 +53,6 @@ def _run(settings: Settings, paths: list[Path], *, force: bool, quiet: bool, err
     # imported when the command runs, so `zhitong --help` stays fast (see cli/__init__.py)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    # imported when the command runs, so `zhitong --help` stays fast (see cli/__init__.py)
     from ingest.pipeline import ingest_paths
 
     if quiet:
