@@ -382,10 +382,13 @@ def report(
 ) -> None:
     """办不成事月通报：终端表格 + xlsx + PNG 图表。"""
     # imported when the command runs, so `zhitong --help` stays fast (see cli/__init__.py)
-    from desk.report import build_monthly_report, render_tables, write_chart, write_xlsx
+    from desk.report import render_tables, write_chart, write_xlsx
+    from push.report import build_report
+    from push.service import PushService
 
     settings = settings_from(ctx)
-    result = _run(ctx, lambda desk: build_monthly_report(desk, month))
+    result = _run(ctx, lambda desk: build_report(desk, PushService(desk.sessions, settings, desk.clock, desk.calendar),
+                                                  month))
     # The table is ~100 columns wide; piped output (80 columns by default) would truncate headers.
     wide = Console(highlight=False, width=max(out.width, 110))
     for table in render_tables(result):

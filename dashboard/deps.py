@@ -21,6 +21,7 @@ from desk.states import StaffRole
 
 if TYPE_CHECKING:
     from desk.service import Desk
+    from push.service import PushService
 
 SESSION_USER = "uid"
 SESSION_GENERATION = "gen"
@@ -35,6 +36,7 @@ class DashboardState:
     sessions: async_sessionmaker[AsyncSession]
     clock: Clock
     desk: Desk
+    push: PushService
     templates: Jinja2Templates
     signin_throttle: SignInThrottle
     hashes: HashPool

@@ -37,10 +37,11 @@ from core.db import BUSY_MESSAGE, init_db, is_database_busy, make_async_engine, 
 from dashboard.csrf import CsrfError, csrf_token
 from dashboard.deps import DashboardState, Forbidden, LoginRequired
 from dashboard.fixed_pages import page, send_page
-from dashboard.routes import auth, knowledge, report, tickets
+from dashboard.routes import auth, knowledge, push, report, tickets
 from dashboard.throttle import HashPool, SignInThrottle, SignInThrottleMiddleware
 from desk import errors as desk_errors
 from desk.service import Desk
+from push.service import PushService
 
 log = logging.getLogger(__name__)
 
@@ -187,6 +188,7 @@ def create_app(
         sessions=sessions,
         clock=clock,
         desk=desk,
+        push=PushService(sessions, settings, clock, desk.calendar),
         templates=templates,
         signin_throttle=SignInThrottle(dash.signin_rate_per_address, dash.signin_rate_overall),
         hashes=HashPool(dash.signin_hash_threads, dash.signin_hash_queue),
@@ -226,7 +228,7 @@ def create_app(
     _install_error_pages(app, templates)
     app.mount("/static", StaticFiles(directory=str(PACKAGE_DIR / "static")), name="static")
 
-    for module in (auth, tickets, report, knowledge):
+    for module in (auth, tickets, report, knowledge, push):
         app.include_router(module.router)
     return app
 

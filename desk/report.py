@@ -64,11 +64,20 @@ class ReportRow:
 
 
 @dataclass
+class ReportSection:
+    """A section other parts of the product add to the report (e.g. 政策直达): a title and label → value lines."""
+
+    title: str
+    lines: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass
 class MonthlyReport:
     month: str
     by_department: list[ReportRow]
     by_commissioner: list[ReportRow]
     total: ReportRow
+    sections: list[ReportSection] = field(default_factory=list)
 
 
 def parse_month(month: str, tz: object) -> tuple[datetime, datetime]:
@@ -174,6 +183,13 @@ def render_tables(report: MonthlyReport) -> list[Table]:
         for row in [*rows, report.total]:
             table.add_row(*[_fmt(v, c) for v, c in zip(row.cells(), COLUMNS, strict=True)], style="bold" if row is report.total else None)
         out.append(table)
+    for section in report.sections:
+        table = Table(title=f"{report.month} · {section.title}", show_header=False)
+        table.add_column("项目")
+        table.add_column("数值", justify="right")
+        for label, value in section.lines:
+            table.add_row(label, value)
+        out.append(table)
     return out
 
 
@@ -216,6 +232,15 @@ def write_xlsx(report: MonthlyReport, path: Path) -> Path:
         for cell in ws["G"][2:]:  # type: ignore[index]
             cell.number_format = "0.0%"
         ws.column_dimensions["A"].width = 18  # type: ignore[union-attr]
+    for section in report.sections:
+        ws = wb.create_sheet(section.title[:31])
+        ws.append([f"{report.month} {section.title}"])
+        for label, value in section.lines:
+            ws.append([label, value])
+        for line in ws.iter_rows():
+            for cell in line:
+                keep_as_text(cell)
+        ws.column_dimensions["A"].width = 36
     path.parent.mkdir(parents=True, exist_ok=True)
     wb.save(path)
     return path

@@ -15,7 +15,8 @@ from fastapi.responses import Response
 
 from dashboard.deps import LeaderStaff, StateDep
 from desk.errors import InvalidInput
-from desk.report import COLUMNS, build_monthly_report, parse_month, write_chart, write_xlsx
+from desk.report import COLUMNS, parse_month, write_chart, write_xlsx
+from push.report import build_report
 
 router = APIRouter(prefix="/report")
 MonthQuery = Annotated[str, Query(max_length=7)]
@@ -52,7 +53,7 @@ async def report_page(
     request: Request, state: StateDep, user: LeaderStaff, month: MonthQuery = ""
 ) -> Response:
     month = _month(state, month)
-    report = await build_monthly_report(state.desk, month)
+    report = await build_report(state.desk, state.push, month)
     return state.templates.TemplateResponse(
         request,
         "report.html",
@@ -63,7 +64,7 @@ async def report_page(
 @router.get("/chart.png")
 async def report_chart(state: StateDep, user: LeaderStaff, month: MonthQuery = "") -> Response:
     month = _month(state, month)
-    report = await build_monthly_report(state.desk, month)
+    report = await build_report(state.desk, state.push, month)
     png = await asyncio.to_thread(_draw_png, report)  # matplotlib is slow and sync: keep it off the loop
     return Response(png, media_type="image/png", headers={"cache-control": "private, max-age=60"})
 
@@ -71,7 +72,7 @@ async def report_chart(state: StateDep, user: LeaderStaff, month: MonthQuery = "
 @router.get("/xlsx")
 async def report_xlsx(state: StateDep, user: LeaderStaff, month: MonthQuery = "") -> Response:
     month = _month(state, month)
-    report = await build_monthly_report(state.desk, month)
+    report = await build_report(state.desk, state.push, month)
     data = await asyncio.to_thread(_xlsx_bytes, report)
     filename = f"办不成事月通报-{month}.xlsx"
     disposition = f"attachment; filename=\"report-{month}.xlsx\"; filename*=UTF-8''{quote(filename)}"

@@ -33,6 +33,7 @@ def test_report_page_chart_and_xlsx(app_client: TestClient, db: Db) -> None:
     page = app_client.get("/report?month=2026-11")
     assert (
         page.status_code == 200 and "2026-11" in page.text and MARKET in page.text and "王专员" in page.text
+        and "政策直达" in page.text and "推送条数" in page.text
     )
     png = app_client.get("/report/chart.png?month=2026-11")
     assert (
@@ -43,7 +44,7 @@ def test_report_page_chart_and_xlsx(app_client: TestClient, db: Db) -> None:
     xlsx = app_client.get("/report/xlsx?month=2026-11")
     assert xlsx.status_code == 200 and "attachment" in xlsx.headers["content-disposition"]
     wb = load_workbook(io.BytesIO(xlsx.content))
-    assert wb.sheetnames == ["按部门", "按专员"]
+    assert wb.sheetnames == ["按部门", "按专员", "政策直达"]
     values = [c.value for c in wb["按部门"]["A"]]
     assert MARKET in values
     # The default month is the clock's month in the desk timezone.
