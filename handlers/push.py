@@ -316,8 +316,13 @@ async def deliver_pushes(context: BotContext) -> int:
             await _tell_admins(context, opened)
         await pushes.queue_reminders()
         limiter = _limiter(context)
-        while due := await pushes.claim_due(services.claims.worker, limit=20):
-            for delivery in due:
+        # A campaign can take minutes: stop between two sends when the bot is shutting down (the job
+        # queue waits for running jobs); rows already leased are sent by the next run after push.lease_s.
+        while context.application.running and (due := await pushes.claim_due(services.claims.worker, limit=20)):
+            for i, delivery in enumerate(due):
+                if not context.application.running:
+                    await pushes.release([d.id for d in due[i:]])  # back in the queue for the next start
+                    break
                 async with limiter:
                     sent += await _send(context, delivery)
     return sent

@@ -12,6 +12,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
@@ -78,6 +79,14 @@ def parse_audience_text(text: str, districts: list[str]) -> Audience:
 
 
 class Campaigns(PushBase):
+    # Policy versions (path, sha256) found to offer nothing to push: guides and rules are not re-read
+    # at every sync. Per process; a new version of the file has a new hash.
+    _offers_nothing: set[tuple[str, str]]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._offers_nothing = set()
+
     # ------------------------------------------------------------ knowledge base → campaigns
     async def sync_from_knowledge(self) -> list[PushCampaign]:
         """Open a pending campaign for each new version of a current 惠企 policy; retire pending ones
@@ -97,11 +106,13 @@ class Campaigns(PushBase):
             current = {(src.path, src.sha256) for src in sources if _is_current(src, today)}
             opened: list[PushCampaign] = []
             for src in sources:
-                if (src.path, src.sha256) in known or (src.path, src.sha256) not in current:
+                version = (src.path, src.sha256)
+                if version in known or version not in current or version in self._offers_nothing:
                     continue
                 text = await self._policy_text(s, src)
                 meta = dict(src.push_meta or {})
                 if not offers_benefit(text, meta):
+                    self._offers_nothing.add(version)  # read once per process, not at every run
                     continue
                 campaign = self._campaign_for(src, text, meta)
                 s.add(campaign)

@@ -119,6 +119,16 @@ class Deliveries(Campaigns):
                                    campaign.benefit != Benefit.AUTOMATIC))
         return out
 
+    async def release(self, delivery_ids: list[int]) -> None:
+        """Give back leased deliveries that were not sent (a worker shutting down): queued again at once."""
+        if not delivery_ids:
+            return
+        async with self._tx() as s:
+            await s.exec(update(PushDelivery)  # type: ignore[call-overload]
+                         .where(col(PushDelivery.id).in_(delivery_ids),
+                                col(PushDelivery.status) == DeliveryStatus.SENDING)
+                         .values(status=DeliveryStatus.QUEUED, claimed_at=None, worker=""))
+
     # ------------------------------------------------------------ what a send came to
     async def mark_sent(self, delivery_id: int) -> None:
         async with self._tx() as s:

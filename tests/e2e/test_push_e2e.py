@@ -244,3 +244,25 @@ async def test_push_bot_killed_mid_campaign_sends_the_rest_once(api: BotApiServe
         statuses = (await s.exec(select(PushDelivery.status).where(PushDelivery.campaign_id == campaign_id))).all()
     await settings_engine.dispose()
     assert sorted(set(statuses)) == [DeliveryStatus.SENT] and len(statuses) == owners
+
+
+async def test_push_a_bot_stopped_mid_campaign_stops_at_once_and_the_next_start_sends_the_rest_exactly_once(
+        api: BotApiServer, tmp_path: Path) -> None:
+    owners = 12
+    data_dir = tmp_path / "var"
+    await _seed_campaign(data_dir, owners)
+    chats = [830000 + n for n in range(owners)]
+    settings = push_settings(bot_settings(api, data_dir), rate_per_s=3.0)
+    bot = run_bot(api, settings, None)
+    await bot.__aenter__()
+    try:
+        await _until(lambda: sum(_pushes_to(api, c) for c in chats) >= 3, 60, "the campaign did not start")
+    finally:
+        started = time.monotonic()
+        await asyncio.wait_for(bot.__aexit__(None, None, None), 30)  # the job stops between two sends
+    assert time.monotonic() - started < 20
+    assert sum(_pushes_to(api, c) for c in chats) < owners
+    async with run_bot(api, settings, None):  # at once: the stopped bot gave its leases back
+        await _until(lambda: all(_pushes_to(api, c) >= 1 for c in chats), 30, "the rest was not sent")
+        await settle(1.0)
+    assert [_pushes_to(api, c) for c in chats] == [1] * owners

@@ -148,6 +148,8 @@ async def test_push_lease_of_a_dead_worker_runs_out_and_two_workers_never_share(
     clock.advance(seconds=pushes.cfg.lease_s + 1)  # worker a died holding it
     again = await pushes.claim_due("c")
     assert [d.id for d in again] == [a[0].id]
+    await pushes.release([again[0].id])  # c shuts down before sending: queued again at once
+    assert [d.id for d in await pushes.claim_due("d")] == [a[0].id]
 
 
 async def test_push_blocked_bot_marks_the_enterprise_unreachable(engine, desk: Desk, pushes: PushService) -> None:
