@@ -186,13 +186,13 @@ def build_application(
             jobs.run_repeating(deliver_outbox, interval=tg.outbox_interval_s, first=0.5, name="outbox")
             jobs.run_repeating(scheduler_tick, interval=settings.desk.scheduler_interval_s, first=1.0,
                                name="desk-scheduler")
-            # Conversation state and done marks: at most PERSIST_EVERY_S (+ update_interval) old after a
-            # crash; what was handled since is replayed from the journal.
             # Policy pushes: new campaigns for admins, reminders, and approved pushes sent at push.rate_per_s.
             # A run may last minutes (a big campaign); a run that starts meanwhile finds the lock taken and
             # returns at once (two instances allowed, so the scheduler does not warn about skipping one).
             jobs.run_repeating(deliver_pushes, interval=settings.push.interval_s, first=2.0, name="push",
                                job_kwargs={"max_instances": 2, "coalesce": True, "misfire_grace_time": None})
+            # Conversation state and done marks: at most PERSIST_EVERY_S (+ update_interval) old after a
+            # crash; what was handled since is replayed from the journal.
             jobs.run_repeating(save_state, interval=PERSIST_EVERY_S, first=PERSIST_EVERY_S, name="save-state")
             reload_every = settings.knowledge.reload_check_s
             if reload_every > 0:
