@@ -72,6 +72,11 @@ async def _owner(bot: RunningBot, n: int, *, industry: str, size: str, consent: 
     return bot.user(tg, f"老板{n}")
 
 
+async def _told_admin(api: BotApiServer, after: int, title: str) -> None:
+    await api.wait_for(lambda e: e.chat_id == ADMIN_ID and "待审核推送" in e.text and title in e.text,
+                       after=after, timeout=15)
+
+
 def _pushes_to(api: BotApiServer, chat: int) -> int:
     return sum(1 for e in api.events if e.chat_id == chat and e.method == "sendMessage" and PUSH_MARK in e.text)
 
@@ -111,9 +116,11 @@ async def test_push_review_approval_reaches_exactly_the_matching_subscribers(api
         api.blocked.add(blocked.user_id)
 
         admin = bot.user(ADMIN_ID, "管理员")
+        before = api.last_seq
         admin.send_document("房租补贴.md", POLICY.encode("utf-8"), mime_type="text/markdown")
         await admin.expect("入库完成", timeout=60)
-        await admin.expect("待审核推送", timeout=15)  # the push job opened a campaign and told the admin
+        # The push job opened a campaign and told the admin (before or after the change report).
+        await _told_admin(api, before, "小微餐饮企业房租补贴")
         admin.send("/push")
         listing = await admin.expect("待审核的政策推送")
         admin.press(listing, "房租补贴")
@@ -156,9 +163,10 @@ async def test_push_review_approval_reaches_exactly_the_matching_subscribers(api
         assert outcome.responses["details"] == 0 and outcome.responses["unsubscribed"] == 1
 
         # A policy without applies_to: a proposal that waits for an admin, nothing is sent.
+        before = api.last_seq
         admin.send_document("出口信保补贴.md", UNDECLARED.encode("utf-8"), mime_type="text/markdown")
         await admin.expect("入库完成", timeout=60)
-        await admin.expect("出口信用保险", timeout=15)
+        await _told_admin(api, before, "出口信用保险")
         pending = await bot.services.push.list_campaigns("pending")
         assert [c.audience_origin for c in pending] == ["proposed"]
         assert pending[0].audience["tags"] == ["外贸企业"]

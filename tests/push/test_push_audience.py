@@ -73,3 +73,9 @@ def test_push_proposal_ignores_a_list_of_many_industries_and_passing_mentions() 
     assert propose_audience(many).audience.industries == ()
     once = "企业可通过餐饮外卖平台申请。"  # 餐饮 once, two characters: not evidence
     assert propose_audience(once).audience.industries == ()
+
+
+def test_push_proposal_does_not_read_common_policy_words_as_industries() -> None:
+    text = ("企业为职工缴纳社会保险的给予补贴；开展职业技能培训的给予培训补贴；研发费用加计扣除；"
+            "按房屋租赁合同的建筑面积计算房租补贴；社会保险补贴与培训补贴可叠加享受。")
+    assert propose_audience(text).audience.industries == ()
