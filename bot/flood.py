@@ -1,16 +1,21 @@
-"""Flood control: a sliding-window limit per user on messages to the bot."""
+"""Flood control: a moving-window limit per user on messages to the bot, shared by every webhook worker.
+
+Counted with the ``limits`` library (the dashboard's sign-in throttle uses it too). One bot keeps the
+counters in memory; several webhook workers behind a round-robin proxy keep them in Redis (``redis.url``),
+or a user flooding three workers would get three times the limit. The counters are the whole state, so a
+worker that restarts forgets nothing the others still count.
+"""
 
 from __future__ import annotations
 
 import logging
+import math
 import time
-from collections import deque
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
-if TYPE_CHECKING:
-    pass
+from limits import RateLimitItemPerSecond
+from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits.aio.strategies import MovingWindowRateLimiter
 
 log = logging.getLogger(__name__)
 
@@ -22,28 +27,33 @@ class FloodDecision:
     retry_after_s: float
 
 
-@dataclass
 class FloodLimiter:
-    """Sliding-window limit per user: at most ``limit`` messages within ``window_s`` seconds."""
+    """At most ``limit`` messages per user within ``window_s`` seconds (whole seconds, rounded up)."""
 
-    limit: int
-    window_s: float
-    clock: Callable[[], float] = time.monotonic
-    _seen: dict[int, deque[float]] = field(default_factory=dict)
-    _notified_until: dict[int, float] = field(default_factory=dict)
+    def __init__(self, limit: int, window_s: float, *, redis_url: str = "", key_prefix: str = "zhitong") -> None:
+        window = max(1, math.ceil(window_s))
+        self._messages = RateLimitItemPerSecond(limit, window)
+        self._notice = RateLimitItemPerSecond(1, window)  # the polite note: once per window, across workers
+        self.storage: Storage = (
+            RedisStorage(_async_uri(redis_url), implementation="redispy", key_prefix=key_prefix)
+            if redis_url else MemoryStorage()
+        )
+        self._limiter = MovingWindowRateLimiter(self.storage)
 
-    def check(self, user_id: int) -> FloodDecision:
-        now = self.clock()
-        stamps = self._seen.setdefault(user_id, deque())
-        while stamps and now - stamps[0] >= self.window_s:
-            stamps.popleft()
-        if len(stamps) < self.limit:
-            stamps.append(now)
+    async def check(self, user_id: int) -> FloodDecision:
+        key = str(user_id)
+        try:
+            if await self._limiter.hit(self._messages, "flood", key):
+                return FloodDecision(True, False, 0.0)
+            stats = await self._limiter.get_window_stats(self._messages, "flood", key)
+            notify = await self._limiter.hit(self._notice, "flood-notice", key)
+        except Exception:
+            # Redis unreachable: an owner's question matters more than the flood gate.
+            log.warning("flood counters unavailable; message let through", exc_info=True)
             return FloodDecision(True, False, 0.0)
-        retry = self.window_s - (now - stamps[0])
-        notify = self._notified_until.get(user_id, 0.0) <= now
-        if notify:
-            self._notified_until[user_id] = now + retry
-        if len(self._seen) > 10_000:  # forget idle users so memory stays bounded
-            self._seen = {k: v for k, v in self._seen.items() if v and now - v[-1] < self.window_s}
-        return FloodDecision(False, notify, max(retry, 0.0))
+        return FloodDecision(False, notify, max(stats.reset_time - time.time(), 0.0))
+
+
+def _async_uri(url: str) -> str:
+    """limits names its asyncio storages async+redis://…; the config takes Redis's own URL."""
+    return url if url.startswith("async+") else f"async+{url}"

@@ -42,9 +42,22 @@ class InboundUpdate(SQLModel, table=True):
     # Who replays it after a crash: "polling", or host:port of a webhook worker (stable across restarts).
     worker: str = Field(max_length=128, index=True)
     payload: str = Field(sa_type=Text)  # the update as Telegram sent it (JSON)
+    # The chat (or, without one, the user) it belongs to: webhook workers take a chat's updates in order
+    # from here (bot/chat_order.py). None for updates of no chat.
+    chat_key: int | None = Field(default=None, sa_type=BigInteger, index=True)
     received_at: datetime = Field(sa_type=DateTime(timezone=True))  # type: ignore[call-overload]
     done_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True), index=True)  # type: ignore[call-overload]
     replays: int = 0  # times handed back after a restart (an update that crashes the bot is not replayed forever)
+
+
+def chat_key(update: object) -> int | None:
+    """What orders an update: its chat, or its user for updates without a chat (inline queries)."""
+    if isinstance(update, Update):
+        if update.effective_chat is not None:
+            return update.effective_chat.id
+        if update.effective_user is not None:
+            return update.effective_user.id
+    return None
 
 
 class UpdateJournal:
@@ -57,7 +70,7 @@ class UpdateJournal:
     def __init__(self, worker: str) -> None:
         self.worker = worker
         self._sessions: async_sessionmaker[AsyncSession] | None = None
-        self._received: dict[int, str] = {}
+        self._received: dict[int, tuple[str, int | None]] = {}
         self._done: set[int] = set()
         self._lock = asyncio.Lock()
         self._floor = 0  # every update id up to this was journaled before this process started
@@ -80,7 +93,7 @@ class UpdateJournal:
         payload = json.dumps(update.to_dict(), ensure_ascii=False, sort_keys=True)
         if update.update_id <= self._floor and await self._stored_payload(update.update_id) == payload:
             return False
-        self._received[update.update_id] = payload
+        self._received[update.update_id] = (payload, chat_key(update))
         return True
 
     def done(self, update_id: int) -> None:
@@ -107,9 +120,9 @@ class UpdateJournal:
                 async with self._sessions() as session, session.begin():
                     if received:
                         rows = [
-                            {"update_id": uid, "worker": self.worker, "payload": payload, "received_at": now,
-                             "done_at": now if uid in done else None}
-                            for uid, payload in received.items()
+                            {"update_id": uid, "worker": self.worker, "payload": payload, "chat_key": key,
+                             "received_at": now, "done_at": now if uid in done else None}
+                            for uid, (payload, key) in received.items()
                         ]
                         # A webhook retry may reach another worker that already wrote it: keep the first.
                         # A reused id with new content (see received) replaces the old row.
@@ -119,6 +132,7 @@ class UpdateJournal:
                         stmt = stmt.on_conflict_do_update(
                             index_elements=["update_id"],
                             set_={"worker": stmt.excluded.worker, "payload": stmt.excluded.payload,
+                                  "chat_key": stmt.excluded.chat_key,
                                   "received_at": stmt.excluded.received_at, "done_at": stmt.excluded.done_at,
                                   "replays": 0},
                             where=col(InboundUpdate.payload) != stmt.excluded.payload,
@@ -168,9 +182,60 @@ class UpdateJournal:
             payloads = [json.loads(r.payload) for r in replay]
         return payloads
 
+    # ------------------------------------------------------------------ the journal as a per-chat queue
+    # (webhook workers, bot/chat_order.py): read and marked under the chat's lease, written at once.
+    async def pending_of_chat(self, key: int, *, before: int) -> list[dict[str, Any]]:
+        """Unfinished updates of chat ``key`` older than ``before`` (any worker's), oldest first.
+
+        Each is counted as a replay: one that keeps killing whoever takes it is left for a person after
+        MAX_REPLAYS, as at start (see unfinished)."""
+        assert self._sessions is not None
+        async with self._sessions() as session, session.begin():
+            rows = (await session.exec(
+                select(InboundUpdate).where(
+                    InboundUpdate.chat_key == key, col(InboundUpdate.done_at).is_(None),
+                    col(InboundUpdate.update_id) < before, col(InboundUpdate.replays) < self.MAX_REPLAYS,
+                ).order_by(col(InboundUpdate.update_id))
+            )).all()
+            if rows:
+                await session.exec(  # type: ignore[call-overload]
+                    update(InboundUpdate).where(col(InboundUpdate.update_id).in_([r.update_id for r in rows]))
+                    .values(replays=InboundUpdate.replays + 1)
+                )
+        return [json.loads(r.payload) for r in rows]
+
+    async def is_done(self, update_id: int) -> bool:
+        assert self._sessions is not None
+        async with self._sessions() as session:
+            row = await session.get(InboundUpdate, update_id)
+        return row is not None and row.done_at is not None
+
+    async def mark_done_now(self, update_id: int) -> None:
+        """The done mark written at once (not buffered): the next holder of the chat's lease must see it."""
+        assert self._sessions is not None
+        self._done.discard(update_id)
+        async with self._sessions() as session, session.begin():
+            await session.exec(  # type: ignore[call-overload]
+                update(InboundUpdate).where(col(InboundUpdate.update_id) == update_id).values(done_at=datetime.now(UTC))
+            )
+
+    async def stalled_chats(self, older_than: timedelta, limit: int = 50) -> list[int]:
+        """Chats with an update nobody finished for ``older_than``: its worker died and the chat has said
+        nothing since (which would have made the next worker take it)."""
+        assert self._sessions is not None
+        cutoff = datetime.now(UTC) - older_than
+        async with self._sessions() as session:
+            keys = (await session.exec(
+                select(InboundUpdate.chat_key).where(
+                    col(InboundUpdate.done_at).is_(None), col(InboundUpdate.chat_key).is_not(None),
+                    col(InboundUpdate.received_at) < cutoff, col(InboundUpdate.replays) < self.MAX_REPLAYS,
+                ).distinct().limit(limit)
+            )).all()
+        return [int(k) for k in keys if k is not None]
+
     async def _stored_payload(self, update_id: int) -> str | None:
         if update_id in self._received:
-            return self._received[update_id]
+            return self._received[update_id][0]
         if self._sessions is None:
             return None
         async with self._sessions() as session:

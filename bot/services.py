@@ -59,15 +59,16 @@ class Services:
     @classmethod
     async def build(
         cls, settings: Settings, *, knowledge: KnowledgeService | None = None, clock: Clock | None = None,
-        answer_process: bool = False,
+        answer_process: bool = False, engine: AsyncEngine | None = None,
     ) -> Services:
         """Open the database, the desk and the knowledge core (model loading runs in a thread).
 
         ``answer_process``: answer new questions in a worker process (see AnswerCache); only when
         this call opens the knowledge core itself (an injected one is the caller's to run) and no
-        LLM rewrite is configured.
+        LLM rewrite is configured. ``engine``: the bot's, already opened for its conversation state.
         """
-        engine = make_async_engine(settings.database_url, echo=settings.database.echo, database=settings.database)
+        if engine is None:
+            engine = make_async_engine(settings.database_url, echo=settings.database.echo, database=settings.database)
         await init_db(engine)
         sessions = make_sessionmaker(engine)
         owns = knowledge is None
@@ -91,7 +92,7 @@ class Services:
             desk=desk,
             analytics=Analytics(sessions),
             ingest=IngestRunner(settings, knowledge, on_reload=answers.clear if answers else None),
-            flood=FloodLimiter(tg.flood_messages, tg.flood_window_s),
+            flood=FloodLimiter(tg.flood_messages, tg.flood_window_s, redis_url=settings.redis.url),
             clock=clock,
             answers=answers,
             claims=OutboxClaims(sessions, worker=f"{os.getpid()}-{uuid.uuid4().hex[:8]}"),

@@ -19,7 +19,9 @@ db_app = typer.Typer(help="数据库结构（迁移）。", no_args_is_help=True
 def all_models() -> MetaData:
     """SQLModel's metadata with every table of every package registered (for migrations and tests)."""
     # imported when the command runs, so `zhitong --help` stays fast (see cli/__init__.py)
+    import bot.chat_order
     import bot.journal
+    import bot.persistence
     import bot.staff_cards
     import dashboard.models
     import desk.analytics

@@ -3,93 +3,34 @@
 Services are built in post_init and closed in post_shutdown; handlers are registered by
 handlers.register; JobQueue runs the desk outbox delivery, the desk's deadline tick and the check for
 knowledge-base changes made by other processes; conversation state (registration, 转人工 intake) is
-persisted under the data dir so a restart resumes it.
+kept in the database (bot/persistence.py) so a restart, or another webhook worker, resumes it.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import socket
-from collections.abc import Awaitable
 from typing import Any
 from urllib.parse import urlparse
 
 from telegram import BotCommand, BotCommandScopeAllGroupChats, BotCommandScopeAllPrivateChats, Update
-from telegram.ext import (
-    AIORateLimiter,
-    Application,
-    ApplicationBuilder,
-    BaseUpdateProcessor,
-    ContextTypes,
-    PersistenceInput,
-    PicklePersistence,
-)
+from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, ContextTypes
 
+from bot.chat_order import ChatLeases
 from bot.context import SERVICES_KEY, BotContext
 from bot.journal import JournalingRequest, JournalQueue, UpdateJournal
+from bot.persistence import SqlPersistence
 from bot.services import Services
 from bot.telegram_http import AiohttpRequest
+from bot.update_processor import PerChatUpdateProcessor, drain_stalled_chats
 from core.clock import Clock
 from core.config import Settings
+from core.db import init_db, make_async_engine
 from handlers import register, texts
 from handlers.outbox import deliver_outbox, scheduler_tick
 from handlers.push import deliver_pushes
 
 log = logging.getLogger(__name__)
-
-
-class PerChatUpdateProcessor(BaseUpdateProcessor):
-    """Different chats are handled concurrently; updates of one chat (or user) stay in arrival order.
-
-    Owners ask at the same time (each answer is a thread hop), but one owner's intake steps must not
-    overtake each other, so updates are serialised per chat with one lock per active chat.
-    """
-
-    def __init__(self, max_concurrent_updates: int, journal: UpdateJournal | None = None) -> None:
-        super().__init__(max_concurrent_updates)
-        self._locks: dict[int, tuple[asyncio.Lock, int]] = {}
-        self._journal = journal
-
-    async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
-        try:
-            await self._in_chat_order(update, coroutine)
-        finally:
-            # Handled (an exception was the error handler's to report): not replayed after a restart.
-            if self._journal is not None and isinstance(update, Update):
-                self._journal.done(update.update_id)
-
-    async def _in_chat_order(self, update: object, coroutine: Awaitable[Any]) -> None:
-        key = _chat_key(update)
-        if key is None:
-            await coroutine
-            return
-        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
-        self._locks[key] = (lock, users + 1)
-        try:
-            async with lock:
-                await coroutine
-        finally:
-            lock, users = self._locks[key]
-            if users <= 1:
-                del self._locks[key]
-            else:
-                self._locks[key] = (lock, users - 1)
-
-    async def initialize(self) -> None:
-        pass
-
-    async def shutdown(self) -> None:
-        pass
-
-
-def _chat_key(update: object) -> int | None:
-    if isinstance(update, Update):
-        if update.effective_chat is not None:
-            return update.effective_chat.id
-        if update.effective_user is not None:
-            return update.effective_user.id
-    return None
 
 
 class _RedactToken(logging.Filter):
@@ -138,16 +79,14 @@ def build_application(
     if not token:
         raise ValueError("没有配置 Telegram 机器人令牌：请设置环境变量 ZHITONG_TELEGRAM_TOKEN。")
     _install_token_redaction(token)
-    state_dir = settings.data_dir / "telegram"
-    state_dir.mkdir(parents=True, exist_ok=True)
-    persistence = PicklePersistence(
-        state_dir / "conversations.pickle",
-        # Conversation scratch only (intake, registration, pending staff notes); tickets live in the DB.
-        store_data=PersistenceInput(bot_data=False, chat_data=True, user_data=True, callback_data=False),
-        # PicklePersistence rewrites the whole file for every changed user/conversation unless on_flush:
-        # under load that is O(users²). Write once per interval instead (job below) and at shutdown.
-        on_flush=True,
-        update_interval=2,
+    # Webhook workers may be several behind a round-robin proxy: they share every chat (see
+    # bot/update_processor.py). Polling has one consumer by Telegram's rule, so one process.
+    shared = tg.mode == "webhook"
+    engine = make_async_engine(settings.database_url, echo=settings.database.echo, database=settings.database)
+    # Conversation scratch (intake, registration, pending staff notes) in the database; tickets are the desk's.
+    persistence = SqlPersistence.for_engine(
+        engine, legacy_pickle=settings.data_dir / "telegram" / "conversations.pickle",
+        prepare=lambda: init_db(engine), shared=shared, update_interval=2,
     )
     rate_limiter = AIORateLimiter(
         overall_max_rate=tg.rate_overall_per_s,
@@ -162,18 +101,28 @@ def build_application(
     worker = f"{socket.gethostname()}:{tg.webhook_port}" if tg.mode == "webhook" else "polling"
     journal = UpdateJournal(worker)
 
+    processor = PerChatUpdateProcessor(tg.concurrent_updates, journal)
+
     async def save_state(context: BotContext) -> None:
-        """Conversation state to disk, then the done marks of the updates it reflects (never the other
-        way round: after a crash an update is replayed rather than its intake step forgotten)."""
-        persistence = context.application.persistence
-        if persistence is not None:
-            await persistence.flush()
+        """Conversation state to the database, then the done marks of the updates it reflects (never the
+        other way round: after a crash an update is replayed rather than its intake step forgotten)."""
+        await context.application.update_persistence()
         await journal.flush()
 
+    async def take_over_stalled(context: BotContext) -> None:
+        await drain_stalled_chats(processor, journal)
+
     async def post_init(app: Application[Any, BotContext, Any, Any, Any, Any]) -> None:
-        services = await Services.build(settings, knowledge=knowledge, clock=clock, answer_process=answer_process)
+        services = await Services.build(settings, knowledge=knowledge, clock=clock, answer_process=answer_process,
+                                        engine=engine)
         app.bot_data[SERVICES_KEY] = services
         journal.attach(services.sessions)
+        if shared:
+            leases = ChatLeases(services.sessions, worker, lease_s=tg.chat_lease_s)
+            freed = await leases.release_all_of_worker()
+            if freed:
+                log.warning("freed %d chat lease(s) this worker held when it stopped", freed)
+            processor.share_chats(app, leases)
         interrupted = await journal.unfinished()
         if interrupted:
             log.warning("replaying %d update(s) received but not handled before the last stop", len(interrupted))
@@ -194,6 +143,11 @@ def build_application(
             # Conversation state and done marks: at most PERSIST_EVERY_S (+ update_interval) old after a
             # crash; what was handled since is replayed from the journal.
             jobs.run_repeating(save_state, interval=PERSIST_EVERY_S, first=PERSIST_EVERY_S, name="save-state")
+            if shared:
+                # A worker killed with updates in hand: the chat's next update makes another worker take
+                # them; if the chat stays quiet, this does (and the restarted worker replays its own).
+                jobs.run_repeating(take_over_stalled, interval=tg.chat_lease_s, first=tg.chat_lease_s,
+                                   name="stalled-chats")
             reload_every = settings.knowledge.reload_check_s
             if reload_every > 0:
                 jobs.run_repeating(_reload_changed_knowledge, interval=reload_every, first=reload_every,
@@ -217,7 +171,7 @@ def build_application(
         .context_types(ContextTypes(context=BotContext))
         .rate_limiter(rate_limiter)
         .persistence(persistence)
-        .concurrent_updates(PerChatUpdateProcessor(tg.concurrent_updates, journal))
+        .concurrent_updates(processor)
         .update_queue(JournalQueue(journal, durable_put=tg.mode == "webhook"))
         .post_init(post_init)
         .post_shutdown(post_shutdown)

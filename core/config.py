@@ -162,6 +162,9 @@ class TelegramSettings(BaseModel):
     rate_group_per_min: float = Field(default=20.0, ge=0)
     # Updates handled at once (different chats run in parallel; one chat's updates stay in order).
     concurrent_updates: int = Field(default=64, ge=1, le=1024)
+    # Webhook workers: a chat being handled is leased in the database for this long (renewed while it runs);
+    # a killed worker's chats are free again after it. Also how often quiet chats it left are taken over.
+    chat_lease_s: float = Field(default=15.0, ge=1.0, le=600.0)
 
 
 class DashboardSettings(BaseModel):
@@ -214,6 +217,13 @@ class PushSettings(BaseModel):
     lease_s: float = Field(default=60.0, gt=0)
 
 
+class RedisSettings(BaseModel):
+    """Counters several webhook workers must share (flood control per user)."""
+
+    # Empty: kept in each process (one bot). Several webhook workers: "redis://127.0.0.1:6379/0".
+    url: str = ""
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="ZHITONG_",
@@ -237,6 +247,7 @@ class Settings(BaseSettings):
     telegram: TelegramSettings = Field(default_factory=TelegramSettings)
     dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
     push: PushSettings = Field(default_factory=PushSettings)
+    redis: RedisSettings = Field(default_factory=RedisSettings)
 
     @field_validator("data_dir")
     @classmethod

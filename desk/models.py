@@ -107,6 +107,9 @@ class TicketCreate(TicketBase):
     requester_tg_id: int | None = None
     requester_name: str = ""
     enterprise_id: int | None = None  # looked up from requester_tg_id when omitted
+    # The request that asked for this ticket (the bot: the intake's confirmation message). The same key
+    # again — an update replayed after a crash — returns the ticket it made instead of a second one.
+    request_key: str | None = None
 
 
 _version_col = Column("version", Integer, nullable=False, default=1)
@@ -116,6 +119,7 @@ class Ticket(TicketBase, table=True):
     id: int | None = Field(default=None, primary_key=True)
     # Human number BC-YYYYMMDD-NNNN, derived from the id once it is known (so it is race-free).
     number: str | None = Field(default=None, max_length=32, unique=True, index=True)
+    request_key: str | None = Field(default=None, max_length=80, unique=True, index=True)  # see TicketCreate
     enterprise_id: int | None = Field(default=None, foreign_key="enterprise.id", index=True)
     requester_tg_id: int | None = Field(default=None, sa_type=BigInteger, index=True)
     requester_name: str = Field(default="", max_length=200)

@@ -11,6 +11,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from desk.actors import Actor
 from desk.errors import (
+    ConcurrentUpdate,
     EnterpriseNotFound,
     InvalidInput,
     PermissionDenied,
@@ -70,7 +71,25 @@ class TicketRecords(DeskBase):
         return min(covering, key=lambda x: (load.get(x.id, 0), x.id))
 
     async def create_ticket(self, data: TicketCreate) -> TicketPublic:
-        """Open a ticket (state new), route it, start the acceptance clock; committed before anyone is told."""
+        """Open a ticket (state new), route it, start the acceptance clock; committed before anyone is told.
+
+        With ``request_key``, asking again for the same request returns the ticket it already made (nobody
+        is told twice), also when two workers ask at the same moment."""
+        if data.request_key and (made := await self._ticket_of_request(data.request_key)) is not None:
+            return made
+        try:
+            return await self._create_ticket(data)
+        except ConcurrentUpdate:
+            if data.request_key and (made := await self._ticket_of_request(data.request_key)) is not None:
+                return made
+            raise
+
+    async def _ticket_of_request(self, request_key: str) -> TicketPublic | None:
+        async with self.sessions() as s:
+            t = (await s.exec(select(Ticket).where(Ticket.request_key == request_key))).first()
+            return await self._public(s, t) if t is not None else None
+
+    async def _create_ticket(self, data: TicketCreate) -> TicketPublic:
         title = self._text(data.title, "问题标题", 200)
         description = self._text(data.description, "问题描述", MAX_TEXT, required=False)
         try:
@@ -90,6 +109,7 @@ class TicketRecords(DeskBase):
             assignee = await self._route(s, ent, department)
             t = Ticket(
                 title=title,
+                request_key=data.request_key or None,
                 description=description,
                 department=department,
                 service_item=data.service_item.strip(),

@@ -56,7 +56,7 @@ async def flood_gate(update: Update, context: BotContext) -> None:
         if context.udata.get(FLOOD_ALBUM_KEY) == album:
             return
         context.udata[FLOOD_ALBUM_KEY] = album
-    decision = context.services.flood.check(user.id)
+    decision = await context.services.flood.check(user.id)
     if decision.allowed:
         return
     log.info("flood: user %s throttled for %.1fs", user.id, decision.retry_after_s)

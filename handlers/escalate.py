@@ -12,7 +12,7 @@ import logging
 import warnings
 from typing import Any
 
-from telegram import Update
+from telegram import CallbackQuery, Update
 from telegram.error import BadRequest
 from telegram.ext import CallbackQueryHandler, CommandHandler, ConversationHandler, MessageHandler, filters
 
@@ -182,6 +182,9 @@ async def confirmed(update: Update, context: BotContext) -> int:
             transcript=_transcript(context, intake),
             requester_tg_id=user.id,
             requester_name=user.full_name[:200],
+            # The summary message being confirmed: the same press handled twice (replayed after a
+            # worker died) finds this ticket instead of opening a second.
+            request_key=_request_key(query),
         ))
     except DeskError as exc:
         await reply_text(update, context, texts.ESC_FAILED.format(error=exc.message))
@@ -191,6 +194,13 @@ async def confirmed(update: Update, context: BotContext) -> int:
     # The desk queued the confirmation (number + deadlines) and the staff card: deliver them now.
     kick_outbox(context)
     return ConversationHandler.END
+
+
+def _request_key(query: CallbackQuery) -> str | None:
+    message = query.message
+    if message is None:
+        return None
+    return f"tg-intake:{message.chat.id}:{message.message_id}"
 
 
 async def _close_buttons(update: Update) -> None:

@@ -100,6 +100,14 @@ class BotApiServer:
         self.webhook_url = ""
         self.webhook_secret = ""
         self.webhook_statuses: list[int] = []
+        # Like Telegram: a delivery that fails (no answer, or not 2xx) is tried again until it succeeds,
+        # at most ``webhook_max_connections`` at once (setWebhook's max_connections, default 40).
+        self.webhook_retries = 0
+        self.webhook_given_up: list[int] = []  # update ids still undelivered after webhook_give_up_s
+        self.webhook_give_up_s = 300.0
+        self.webhook_max_connections = 40
+        self._webhook_slots: asyncio.Semaphore | None = None
+        self._webhook_session: Any = None
         self._webhook_tasks: set[asyncio.Task[None]] = set()
         self.last_delivered_update_id = 0
         self._update_ids = itertools.count(first_update_id)  # Telegram's ids continue across restarts
@@ -127,6 +135,11 @@ class BotApiServer:
         return self
 
     async def stop(self) -> None:
+        for task in list(self._webhook_tasks):
+            task.cancel()
+        if self._webhook_session is not None:
+            await self._webhook_session.close()
+            self._webhook_session = None
         if self._new_update is not None:
             self._new_update.set()  # wake long polls so the runner can shut down quickly
         if self._runner is not None:
@@ -351,16 +364,38 @@ class BotApiServer:
     async def _m_setwebhook(self, params: dict[str, Any]) -> Any:
         self.webhook_url = str(params.get("url", ""))
         self.webhook_secret = str(params.get("secret_token", ""))
+        self.webhook_max_connections = int(params.get("max_connections") or 40)
+        self._webhook_slots = None
         return True
 
     async def _post_webhook(self, update: dict[str, Any]) -> None:
         import aiohttp
 
+        if self._webhook_session is None:
+            self._webhook_session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60))
+        if self._webhook_slots is None:
+            self._webhook_slots = asyncio.Semaphore(self.webhook_max_connections)
         headers = {"X-Telegram-Bot-Api-Secret-Token": self.webhook_secret} if self.webhook_secret else {}
-        async with aiohttp.ClientSession() as session, session.post(
-            self.webhook_url, json=update, headers=headers
-        ) as response:
-            self.webhook_statuses.append(response.status)
+        deadline = time.monotonic() + self.webhook_give_up_s
+        pause = 0.2
+        while True:
+            status = 0
+            try:
+                async with self._webhook_slots, self._webhook_session.post(
+                    self.webhook_url, json=update, headers=headers
+                ) as response:
+                    status = response.status
+            except (TimeoutError, aiohttp.ClientError):
+                status = 0  # no answer: the bot (or the proxy) is down
+            self.webhook_statuses.append(status)
+            if 200 <= status < 300:
+                return
+            if time.monotonic() > deadline:
+                self.webhook_given_up.append(int(update["update_id"]))
+                return
+            self.webhook_retries += 1
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 2.0)
 
     async def _m_setmycommands(self, params: dict[str, Any]) -> Any:
         self.commands.append({"commands": params.get("commands"), "scope": params.get("scope")})

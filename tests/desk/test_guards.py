@@ -415,3 +415,25 @@ async def test_every_notification_the_desk_writes_has_wording_on_every_channel(s
             assert "{" not in said and "None" not in said, (n.kind, said)
             if channel == "plain":
                 assert "回复本消息" not in said
+
+
+async def test_the_same_request_twice_makes_one_ticket_and_tells_nobody_twice(staffed: Desk) -> None:
+    """A bot worker killed after the ticket was committed but before its update was marked done handles the
+    confirmation again (alone, or on two workers at once): one ticket, one set of notices."""
+    from sqlmodel import func, select
+
+    from desk.models import Notification, Ticket
+
+    request = TicketCreate(title="消防验收排不上号", department="住建局", reason="超时", requester_tg_id=OWNER,
+                           request_key="tg-intake:5001:77")
+    first = await staffed.create_ticket(request)
+    again, concurrent = await asyncio.gather(staffed.create_ticket(request), staffed.create_ticket(request))
+    assert first.id == again.id == concurrent.id and first.number == again.number
+    other = await staffed.create_ticket(request.model_copy(update={"request_key": "tg-intake:5001:80"}))
+    assert other.id != first.id
+    async with staffed.sessions() as s:
+        assert (await s.exec(select(func.count()).select_from(Ticket))).one() == 2
+        notices = (await s.exec(select(func.count()).select_from(Notification)
+                                .where(Notification.ticket_id == first.id))).one()
+        assert notices == (await s.exec(select(func.count()).select_from(Notification)
+                                        .where(Notification.ticket_id == other.id))).one()
