@@ -204,6 +204,25 @@ class UpdateJournal:
                 )
         return [json.loads(r.payload) for r in rows]
 
+    async def missing_before(self, update_id: int, window: int) -> int:
+        """How many of the ``window`` update ids just below ``update_id`` no worker has journaled yet.
+
+        Telegram numbers a bot's updates consecutively, so a gap is an update still on its way (posted
+        to another worker a moment ago, or being retried): possibly this chat's previous one."""
+        assert self._sessions is not None
+        async with self._sessions() as session:
+            lowest = (await session.exec(select(func.min(InboundUpdate.update_id)))).one()
+            if lowest is None:
+                return 0
+            start = max(update_id - window, lowest)
+            if start >= update_id:
+                return 0
+            present = (await session.exec(
+                select(func.count()).select_from(InboundUpdate).where(
+                    col(InboundUpdate.update_id) >= start, col(InboundUpdate.update_id) < update_id)
+            )).one()
+        return (update_id - start) - int(present)
+
     async def is_done(self, update_id: int) -> bool:
         assert self._sessions is not None
         async with self._sessions() as session:

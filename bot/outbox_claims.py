@@ -9,15 +9,19 @@ from typing import TYPE_CHECKING
 from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import async_sessionmaker
-from sqlmodel import col
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from desk.models import OutboxClaim
+from desk.models import Notification, OutboxClaim
 
 if TYPE_CHECKING:
     pass
 
 log = logging.getLogger(__name__)
+
+
+class _AlreadySent(Exception):
+    pass
 
 
 class OutboxClaims:
@@ -28,6 +32,10 @@ class OutboxClaims:
         self.worker = worker
 
     async def claim(self, notification_id: int) -> bool:
+        """True when this worker may send the notification now: nobody holds it and nobody sent it.
+
+        The second half matters with several workers: one read the row as pending, another claimed,
+        sent and released it meanwhile; the claim is free again, but the message is out."""
         now = datetime.now(UTC)
         async with self._sessions() as session:
             try:
@@ -38,7 +46,13 @@ class OutboxClaims:
                         col(OutboxClaim.claimed_at) < now - self.LEASE,
                     ))
                     session.add(OutboxClaim(notification_id=notification_id, worker=self.worker, claimed_at=now))
-            except IntegrityError:
+                    await session.flush()  # the claim is ours (or IntegrityError) before we look
+                    sent = (await session.exec(
+                        select(Notification.sent_at).where(col(Notification.id) == notification_id)
+                    )).first()
+                    if sent is not None:
+                        raise _AlreadySent  # rolls the claim back
+            except (IntegrityError, _AlreadySent):
                 return False
         return True
 

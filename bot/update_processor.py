@@ -5,9 +5,11 @@ each other. In one process a lock per active chat is enough (polling: Telegram h
 Webhook workers behind a round-robin proxy share chats, so there the processor also
 
 1. holds the chat's lease in the database (bot/chat_order.py) while it handles the chat's updates;
-2. handles, first, every earlier update of the chat that is journaled but unfinished (another worker's,
+2. waits (at most GAP_WAIT_S) while an update numbered just before its own has not reached any worker
+   yet — Telegram posts updates concurrently, so a chat's previous update may still be in flight;
+3. handles, first, every earlier update of the chat that is journaled but unfinished (another worker's,
    or one a killed worker left), oldest first, and skips its own if someone else already handled it;
-3. reads the chat's conversation states from the database before each update (another worker may have
+4. reads the chat's conversation states from the database before each update (another worker may have
    moved the intake on) and writes the state, then the done mark, before giving the lease back.
 
 So whichever worker handles an update sees exactly the state the previous update of that chat left.
@@ -18,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -44,11 +46,16 @@ class PerChatUpdateProcessor(BaseUpdateProcessor):
         self._journal = journal
         self._leases: ChatLeases | None = None
         self._app: Application[Any, Any, Any, Any, Any, Any] | None = None
+        self._after_update: Callable[[], Awaitable[None]] | None = None
 
-    def share_chats(self, app: Application[Any, Any, Any, Any, Any, Any], leases: ChatLeases) -> None:
-        """Webhook workers: order chats across processes through the journal and the leases."""
+    def share_chats(self, app: Application[Any, Any, Any, Any, Any, Any], leases: ChatLeases, *,
+                    after_update: Callable[[], Awaitable[None]] | None = None) -> None:
+        """Webhook workers: order chats across processes through the journal and the leases.
+        ``after_update`` writes what a handler left buffered in this process (the question log) before
+        the chat's next update may run on another worker."""
         self._app = app
         self._leases = leases
+        self._after_update = after_update
 
     async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
         key = chat_key(update)
@@ -99,6 +106,8 @@ class PerChatUpdateProcessor(BaseUpdateProcessor):
         renewer = asyncio.create_task(self._leases.keep_alive(key, token))
         try:
             own_id = update.update_id if isinstance(update, Update) else None
+            if own_id is not None:
+                await self._wait_for_earlier(own_id)
             for payload in await journal.pending_of_chat(key, before=own_id if own_id is not None else 2**62):
                 earlier = Update.de_json(payload, app.bot)
                 log.info("chat %s: handling update %s first (left unfinished elsewhere)", key, earlier.update_id)
@@ -118,6 +127,16 @@ class PerChatUpdateProcessor(BaseUpdateProcessor):
             except Exception:  # it runs out by itself after lease_s
                 log.warning("could not give back the lease on chat %s", key, exc_info=True)
 
+    async def _wait_for_earlier(self, update_id: int) -> None:
+        assert self._journal is not None
+        deadline = asyncio.get_running_loop().time() + GAP_WAIT_S
+        pause = 0.01
+        while await self._journal.missing_before(update_id, GAP_WINDOW):
+            if asyncio.get_running_loop().time() > deadline:
+                return  # lost in transit for longer (a dead worker, Telegram retrying): go on
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 0.1)
+
     async def _handle_shared(self, key: int, update: Update, coroutine: Awaitable[Any]) -> None:
         assert self._app is not None and self._journal is not None
         app = self._app
@@ -125,6 +144,8 @@ class PerChatUpdateProcessor(BaseUpdateProcessor):
         if isinstance(persistence, SqlPersistence):
             await _load_conversations(app, persistence, key)
         await coroutine
+        if self._after_update is not None:
+            await self._after_update()
         # State first, then the done mark: a crash between them replays the update, never forgets a step.
         await app.update_persistence()
         await self._journal.mark_done_now(update.update_id)
@@ -162,6 +183,10 @@ async def _load_conversations(app: Application[Any, Any, Any, Any, Any, Any], pe
 
 
 STALLED_AFTER = timedelta(seconds=30)
+# Telegram keeps at most 40 webhook posts in flight (setWebhook max_connections): an update more than that
+# many numbers back has arrived or is being retried. How long to wait for one that has not arrived:
+GAP_WINDOW = 40
+GAP_WAIT_S = 1.0
 
 
 async def drain_stalled_chats(processor: PerChatUpdateProcessor, journal: UpdateJournal) -> int:

@@ -122,7 +122,8 @@ def build_application(
             freed = await leases.release_all_of_worker()
             if freed:
                 log.warning("freed %d chat lease(s) this worker held when it stopped", freed)
-            processor.share_chats(app, leases)
+            # The question log is written in batches: the answer's 转人工 button may reach another worker.
+            processor.share_chats(app, leases, after_update=services.analytics.flush)
         interrupted = await journal.unfinished()
         if interrupted:
             log.warning("replaying %d update(s) received but not handled before the last stop", len(interrupted))

@@ -46,10 +46,14 @@ async def start_from_button(update: Update, context: BotContext) -> int | None:
             row = await context.services.analytics.get(question_id, user_id(update))
         except Exception:  # not the presser's question (tampered): start without it
             row = None
+        last = context.udata.get(LAST_KEY) or {}
         if row is not None:
             await context.services.analytics.mark_escalated(question_id, user_id(update))
             intake = {"question": row.question, "department": row.top_department, "question_id": question_id}
-            last = context.udata.get(LAST_KEY) or {}
+        elif last.get("id") == question_id and last.get("q"):
+            # The question log is not written yet (it is batched); the owner's own last question is known.
+            intake = {"question": last["q"], "department": last.get("department", ""), "question_id": question_id}
+        if intake:
             if last.get("id") == question_id:
                 intake["service"] = last.get("service", "")
                 intake["department"] = last.get("department", "") or intake["department"]

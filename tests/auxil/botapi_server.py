@@ -116,6 +116,10 @@ class BotApiServer:
         self._callback_ids = itertools.count(1)
         self._seq = itertools.count(1)
         self._changed: asyncio.Condition | None = None
+        # Per chat: its events, and an Event set when one arrives (hundreds of waiting users must not all
+        # rescan every event on every send: the cluster bench has 500 chats waiting at once).
+        self._by_chat: dict[int, list[BotEvent]] = {}
+        self._chat_signal: dict[int, asyncio.Event] = {}
         self._new_update: asyncio.Event | None = None
         self._runner: web.AppRunner | None = None
 
@@ -211,6 +215,10 @@ class BotApiServer:
             document=message.get("document"),
         )
         self.events.append(event)
+        self._by_chat.setdefault(event.chat_id, []).append(event)
+        signal = self._chat_signal.pop(event.chat_id, None)
+        if signal is not None:
+            signal.set()
         return event
 
     # ------------------------------------------------------------------ client side (tests)
@@ -266,11 +274,26 @@ class BotApiServer:
         return {"file_id": file_id, "file_unique_id": f"u{file_id}", "file_size": len(content)}
 
     async def wait_for(  # noqa: ASYNC109
-        self, predicate: Callable[[BotEvent], bool], *, after: int = 0, timeout: float = 10.0  # noqa: ASYNC109  # noqa: ASYNC109
+        self, predicate: Callable[[BotEvent], bool], *, after: int = 0, timeout: float = 10.0,  # noqa: ASYNC109
+        chat_id: int | None = None,
     ) -> BotEvent:
-        """The first event with seq > ``after`` matching ``predicate``; waits up to ``timeout`` s."""
+        """The first event with seq > ``after`` matching ``predicate``; waits up to ``timeout`` s.
+        With ``chat_id``, only that chat's events are looked at (and only its events wake the wait)."""
         assert self._changed is not None
         deadline = time.monotonic() + timeout
+        if chat_id is not None:
+            while True:
+                for event in self._by_chat.get(chat_id, []):
+                    if event.seq > after and predicate(event):
+                        return event
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    recent = [(e.chat_id, e.thread_id, e.text[:80]) for e in self._by_chat.get(chat_id, [])
+                              if e.seq > after]
+                    raise TimeoutError(f"no matching bot event within {timeout}s; after={after}: {recent}")
+                signal = self._chat_signal.setdefault(chat_id, asyncio.Event())
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(signal.wait(), remaining)
         async with self._changed:
             while True:
                 for event in self.events:
@@ -754,7 +777,7 @@ class FakeUser:
                 return contains(event)
             return contains in event.text
 
-        event = await self.api.wait_for(match, after=after, timeout=timeout)
+        event = await self.api.wait_for(match, after=after, timeout=timeout, chat_id=chat)
         self.cursor[key] = event.seq
         return event
 

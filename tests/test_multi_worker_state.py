@@ -154,3 +154,41 @@ async def test_the_journal_hands_a_chat_its_unfinished_updates_in_order(engine) 
     for _ in range(UpdateJournal.MAX_REPLAYS):
         await journals[0].pending_of_chat(8, before=99)
     assert await journals[0].pending_of_chat(8, before=99) == []
+
+
+async def test_a_notification_another_worker_already_sent_is_not_claimed_again(engine) -> None:  # type: ignore[no-untyped-def]
+    """Worker 1 read the row as pending; worker 2 claimed, sent and released it meanwhile."""
+    from bot.outbox_claims import OutboxClaims
+    from desk.models import Notification
+    from desk.states import Audience
+
+    sessions = make_sessionmaker(engine)
+    async with sessions() as s, s.begin():
+        row = Notification(audience=Audience.ENTERPRISE, recipient_tg_id=5, kind="created")
+        s.add(row)
+    assert row.id is not None
+    one, two = OutboxClaims(sessions, "w1"), OutboxClaims(sessions, "w2")
+    assert await two.claim(row.id)
+    assert not await one.claim(row.id)  # held
+    async with sessions() as s, s.begin():
+        sent = await s.get(Notification, row.id)
+        assert sent is not None
+        sent.sent_at = datetime.now(UTC)
+    await two.release(row.id)
+    assert not await one.claim(row.id), "sent already: claiming it again would send it twice"
+
+
+async def test_a_gap_in_update_numbers_is_an_update_still_on_its_way(engine) -> None:  # type: ignore[no-untyped-def]
+    journal = UpdateJournal("w1:8443")
+    journal.attach(make_sessionmaker(engine))
+    assert await journal.missing_before(100, 40) == 0  # nothing journaled yet: nothing to wait for
+    for uid in (100, 101, 103, 105):
+        assert await journal.received(_update(uid, 7, "问"))
+    await journal.flush(done_marks=False)
+    assert await journal.missing_before(101, 40) == 0  # 100 is the first this bot ever got
+    assert await journal.missing_before(105, 40) == 2  # 102 and 104 are still being posted
+    assert await journal.missing_before(105, 1) == 1  # only 104 within a window of one
+    assert await journal.received(_update(104, 8, "问"))
+    assert await journal.received(_update(102, 9, "问"))
+    await journal.flush(done_marks=False)
+    assert await journal.missing_before(105, 40) == 0
