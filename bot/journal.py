@@ -204,8 +204,9 @@ class UpdateJournal:
                 )
         return [json.loads(r.payload) for r in rows]
 
-    async def missing_before(self, update_id: int, window: int) -> int:
-        """How many of the ``window`` update ids just below ``update_id`` no worker has journaled yet.
+    async def missing_before(self, update_id: int, window: int, floor: int = 0) -> int:
+        """How many of the ``window`` update ids just below ``update_id`` (and above ``floor``) no worker has
+        journaled yet.
 
         Telegram numbers a bot's updates consecutively, so a gap is an update still on its way (posted
         to another worker a moment ago, or being retried): possibly this chat's previous one."""
@@ -214,7 +215,7 @@ class UpdateJournal:
             lowest = (await session.exec(select(func.min(InboundUpdate.update_id)))).one()
             if lowest is None:
                 return 0
-            start = max(update_id - window, lowest)
+            start = max(update_id - window, lowest, floor + 1)
             if start >= update_id:
                 return 0
             present = (await session.exec(
@@ -229,14 +230,18 @@ class UpdateJournal:
             row = await session.get(InboundUpdate, update_id)
         return row is not None and row.done_at is not None
 
-    async def mark_done_now(self, update_id: int) -> None:
-        """The done mark written at once (not buffered): the next holder of the chat's lease must see it."""
-        assert self._sessions is not None
+    async def mark_done_in(self, session: AsyncSession, update_id: int) -> None:
+        """The done mark written in the caller's transaction (the one that saves the conversation state),
+        not buffered: the next holder of the chat's lease must see it."""
         self._done.discard(update_id)
+        await session.exec(  # type: ignore[call-overload]
+            update(InboundUpdate).where(col(InboundUpdate.update_id) == update_id).values(done_at=datetime.now(UTC))
+        )
+
+    async def mark_done_now(self, update_id: int) -> None:
+        assert self._sessions is not None
         async with self._sessions() as session, session.begin():
-            await session.exec(  # type: ignore[call-overload]
-                update(InboundUpdate).where(col(InboundUpdate.update_id) == update_id).values(done_at=datetime.now(UTC))
-            )
+            await self.mark_done_in(session, update_id)
 
     async def stalled_chats(self, older_than: timedelta, limit: int = 50) -> list[int]:
         """Chats with an update nobody finished for ``older_than``: its worker died and the chat has said

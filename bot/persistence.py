@@ -12,7 +12,8 @@ back whenever an update of that user or chat is about to be handled:
 - conversation states through :meth:`SqlPersistence.conversations_of_chat`, which the update processor
   (cli/telegram_app.py) applies under the chat's cross-worker lease, since PTB reads them only at start.
 
-Writes are upserts keyed by user, chat or (conversation, key); PTB calls them for the entries that changed.
+PTB hands over the entries that changed; they are written by ``flush`` in one transaction — right after each
+update for webhook workers (with the update's done mark), every few seconds for a single polling bot.
 An existing ``conversations.pickle`` from an older version is imported once and renamed.
 """
 
@@ -103,6 +104,10 @@ class SqlPersistence(BasePersistence[dict[Any, Any], dict[Any, Any], dict[Any, A
         self.shared = shared
         self._loaded_users: set[int] = set()
         self._loaded_chats: set[int] = set()
+        # handed over by PTB, written by flush (None: delete)
+        self._users: dict[int, str | None] = {}
+        self._chats: dict[int, str | None] = {}
+        self._conversations: dict[tuple[str, str], tuple[int | None, str | None]] = {}
 
     @classmethod
     def for_engine(cls, engine: AsyncEngine, **kwargs: Any) -> SqlPersistence:
@@ -176,21 +181,31 @@ class SqlPersistence(BasePersistence[dict[Any, Any], dict[Any, Any], dict[Any, A
         return value if isinstance(value, dict) else {}
 
     # ------------------------------------------------------------------ writing
+    # PTB hands over the changed entries one call each; they are buffered and written by ``flush`` in one
+    # transaction, together with what the caller adds (the update's done mark: state and mark commit
+    # together, so a replayed update always starts from the state before it).
+    #
+    # Shared (webhook workers): PTB's own calls are ignored. PTB re-marks a chat for writing after its update
+    # is finished — after the lease is given back — and would write this worker's copy over what another
+    # worker wrote since. The update processor saves the chat it holds instead (save_chat).
     async def update_user_data(self, user_id: int, data: dict[Any, Any]) -> None:
-        await self._upsert(TgUserData, {"user_id": user_id, "data": _dumps(data)}, ["user_id"])
+        if not self.shared:
+            self._users[user_id] = _dumps(data)
 
     async def update_chat_data(self, chat_id: int, data: dict[Any, Any]) -> None:
-        await self._upsert(TgChatData, {"chat_id": chat_id, "data": _dumps(data)}, ["chat_id"])
+        if not self.shared:
+            self._chats[chat_id] = _dumps(data)
 
     async def update_conversation(self, name: str, key: ConversationKey, new_state: object | None) -> None:
-        if new_state is None:  # the conversation ended: no row means "not in a conversation"
-            async with self.sessions() as session, session.begin():
-                await session.exec(delete(TgConversation).where(  # type: ignore[call-overload]
-                    col(TgConversation.name) == name, col(TgConversation.key) == _key_text(key)))
-            return
-        chat_id = key[0] if key and isinstance(key[0], int) else None
-        await self._upsert(TgConversation, {"name": name, "key": _key_text(key), "chat_id": chat_id,
-                                            "state": _dumps(new_state)}, ["name", "key"])
+        if not self.shared:
+            self._hand_over_conversation(name, key, new_state)
+
+    def _hand_over_conversation(self, name: str, key: ConversationKey, new_state: object | None) -> None:
+        # None: the conversation ended, and no row means "not in a conversation"
+        self._conversations[(name, _key_text(key))] = (
+            key[0] if key and isinstance(key[0], int) else None,
+            None if new_state is None else _dumps(new_state),
+        )
 
     async def update_bot_data(self, data: dict[Any, Any]) -> None:
         return None
@@ -199,25 +214,70 @@ class SqlPersistence(BasePersistence[dict[Any, Any], dict[Any, Any], dict[Any, A
         return None
 
     async def drop_user_data(self, user_id: int) -> None:
-        async with self.sessions() as session, session.begin():
-            await session.exec(delete(TgUserData).where(col(TgUserData.user_id) == user_id))  # type: ignore[call-overload]
+        self._users[user_id] = None
 
     async def drop_chat_data(self, chat_id: int) -> None:
-        async with self.sessions() as session, session.begin():
-            await session.exec(delete(TgChatData).where(col(TgChatData.chat_id) == chat_id))  # type: ignore[call-overload]
+        self._chats[chat_id] = None
 
-    async def flush(self) -> None:
-        return None  # every write above is already committed
+    async def save_chat(
+        self, chat_id: int, user_id: int | None, user_data: dict[Any, Any] | None, chat_data: dict[Any, Any],
+        conversations: dict[str, dict[ConversationKey, object]],
+        also: Callable[[AsyncSession], Awaitable[None]] | None = None,
+    ) -> None:
+        """Shared mode, under the chat's lease: write this chat's (and its user's) data and every
+        conversation state keyed by this chat — ``conversations`` is what this process holds per
+        conversation name; a key of this chat it no longer holds has ended — with ``also``, in one transaction."""
+        if user_id is not None and user_data is not None:
+            self._users[user_id] = _dumps(user_data)
+        self._chats[chat_id] = _dumps(chat_data)
+        stored = await self.conversations_of_chat(chat_id, conversations.keys())
+        for name, states in conversations.items():
+            mine = {k: v for k, v in states.items() if k and k[0] == chat_id}
+            for key, state in mine.items():
+                if stored[name].get(key) != state:
+                    self._hand_over_conversation(name, key, state)
+            for key in stored[name].keys() - mine.keys():
+                self._hand_over_conversation(name, key, None)
+        await self.flush(also=also)
 
-    async def _upsert(self, model: type[SQLModel], values: dict[str, Any], keys: list[str]) -> None:
-        values = {**values, "updated_at": datetime.now(UTC)}
-        async with self.sessions() as session, session.begin():
-            dialect = session.get_bind().dialect.name
-            insert = pg_insert if dialect == "postgresql" else sqlite_insert
-            stmt = insert(model).values(**values)
-            stmt = stmt.on_conflict_do_update(
-                index_elements=keys, set_={k: getattr(stmt.excluded, k) for k in values if k not in keys})
-            await session.exec(stmt)  # type: ignore[call-overload]
+    async def flush(self, also: Callable[[AsyncSession], Awaitable[None]] | None = None) -> None:
+        """Write what PTB handed over since the last flush, and run ``also`` in the same transaction."""
+        users, self._users = self._users, {}
+        chats, self._chats = self._chats, {}
+        conversations, self._conversations = self._conversations, {}
+        if not (users or chats or conversations or also):
+            return
+        now = datetime.now(UTC)
+        try:
+            async with self.sessions() as session, session.begin():
+                for user_id, data in users.items():
+                    if data is None:
+                        await session.exec(delete(TgUserData).where(col(TgUserData.user_id) == user_id))  # type: ignore[call-overload]
+                    else:
+                        await _upsert(session, TgUserData, {"user_id": user_id, "data": data, "updated_at": now},
+                                      ["user_id"])
+                for chat_id, data in chats.items():
+                    if data is None:
+                        await session.exec(delete(TgChatData).where(col(TgChatData.chat_id) == chat_id))  # type: ignore[call-overload]
+                    else:
+                        await _upsert(session, TgChatData, {"chat_id": chat_id, "data": data, "updated_at": now},
+                                      ["chat_id"])
+                for (name, key), (key_chat, state) in conversations.items():
+                    if state is None:
+                        await session.exec(delete(TgConversation).where(  # type: ignore[call-overload]
+                            col(TgConversation.name) == name, col(TgConversation.key) == key))
+                    else:
+                        await _upsert(session, TgConversation, {"name": name, "key": key, "chat_id": key_chat,
+                                                                "state": state, "updated_at": now}, ["name", "key"])
+                if also is not None:
+                    await also(session)
+        except BaseException:
+            # Not written: keep them for the next flush (newer values handed over meanwhile win).
+            self._users = {**users, **self._users}
+            self._chats = {**chats, **self._chats}
+            self._conversations = {**conversations, **self._conversations}
+            raise
+
 
     # ------------------------------------------------------------------ the old pickle file
     async def _import_legacy_pickle(self) -> None:
@@ -249,6 +309,7 @@ class SqlPersistence(BasePersistence[dict[Any, Any], dict[Any, Any], dict[Any, A
                 if state is not None and tuple(key) not in stored:
                     await self.update_conversation(name, tuple(key), state)
                     imported += 1
+        await self.flush()
         path.rename(path.with_name(path.name + ".imported"))
         log.info("imported %d conversation entries from %s", imported, path)
 
@@ -258,3 +319,12 @@ class SqlPersistence(BasePersistence[dict[Any, Any], dict[Any, Any], dict[Any, A
             await write(ident, value)
         except TypeError:  # a value JSON cannot hold (never written by our handlers): skip, say so
             log.warning("skipped an old conversation entry %s that is not plain data", ident)
+
+
+async def _upsert(session: AsyncSession, model: type[SQLModel], values: dict[str, Any], keys: list[str]) -> None:
+    dialect = session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    stmt = insert(model).values(**values)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=keys, set_={k: getattr(stmt.excluded, k) for k in values if k not in keys})
+    await session.exec(stmt)  # type: ignore[call-overload]

@@ -5,12 +5,13 @@ each other. In one process a lock per active chat is enough (polling: Telegram h
 Webhook workers behind a round-robin proxy share chats, so there the processor also
 
 1. holds the chat's lease in the database (bot/chat_order.py) while it handles the chat's updates;
-2. waits (at most GAP_WAIT_S) while an update numbered just before its own has not reached any worker
+2. waits (at most GAP_WAIT_S, once per gap) while an update numbered just before its own has not reached any worker
    yet — Telegram posts updates concurrently, so a chat's previous update may still be in flight;
 3. handles, first, every earlier update of the chat that is journaled but unfinished (another worker's,
    or one a killed worker left), oldest first, and skips its own if someone else already handled it;
 4. reads the chat's conversation states from the database before each update (another worker may have
-   moved the intake on) and writes the state, then the done mark, before giving the lease back.
+   moved the intake on) and writes the new state and the update's done mark in one transaction before
+   giving the lease back.
 
 So whichever worker handles an update sees exactly the state the previous update of that chat left.
 """
@@ -47,6 +48,7 @@ class PerChatUpdateProcessor(BaseUpdateProcessor):
         self._leases: ChatLeases | None = None
         self._app: Application[Any, Any, Any, Any, Any, Any] | None = None
         self._after_update: Callable[[], Awaitable[None]] | None = None
+        self._gap_floor = 0  # update numbers up to this one are not waited for any more
 
     def share_chats(self, app: Application[Any, Any, Any, Any, Any, Any], leases: ChatLeases, *,
                     after_update: Callable[[], Awaitable[None]] | None = None) -> None:
@@ -131,9 +133,12 @@ class PerChatUpdateProcessor(BaseUpdateProcessor):
         assert self._journal is not None
         deadline = asyncio.get_running_loop().time() + GAP_WAIT_S
         pause = 0.01
-        while await self._journal.missing_before(update_id, GAP_WINDOW):
+        while await self._journal.missing_before(update_id, GAP_WINDOW, floor=self._gap_floor):
             if asyncio.get_running_loop().time() > deadline:
-                return  # lost in transit for longer (a dead worker, Telegram retrying): go on
+                # Lost in transit for longer (Telegram gave up, or never sends that number): go on, and do
+                # not wait for these numbers again.
+                self._gap_floor = max(self._gap_floor, update_id - 1)
+                return
             await asyncio.sleep(pause)
             pause = min(pause * 2, 0.1)
 
@@ -146,9 +151,20 @@ class PerChatUpdateProcessor(BaseUpdateProcessor):
         await coroutine
         if self._after_update is not None:
             await self._after_update()
-        # State first, then the done mark: a crash between them replays the update, never forgets a step.
-        await app.update_persistence()
-        await self._journal.mark_done_now(update.update_id)
+        # The state and the done mark in one transaction: a worker killed before it commits leaves the update
+        # to be handled again from the state before it (its replies repeat); after it, nothing repeats.
+        journal, update_id = self._journal, update.update_id
+        if isinstance(persistence, SqlPersistence):
+            user = update.effective_user
+            conversations: dict[str, Any] = app._conversation_handler_conversations  # noqa: SLF001 (see above)
+            await persistence.save_chat(
+                key, user.id if user else None, app.user_data[user.id] if user else None, app.chat_data[key],
+                {name: dict(states.data) for name, states in conversations.items()},
+                also=lambda session: journal.mark_done_in(session, update_id),
+            )
+        else:
+            await app.update_persistence()
+            await journal.mark_done_now(update_id)
 
     async def initialize(self) -> None:
         pass
@@ -184,9 +200,11 @@ async def _load_conversations(app: Application[Any, Any, Any, Any, Any, Any], pe
 
 STALLED_AFTER = timedelta(seconds=30)
 # Telegram keeps at most 40 webhook posts in flight (setWebhook max_connections): an update more than that
-# many numbers back has arrived or is being retried. How long to wait for one that has not arrived:
+# many numbers back has arrived or is being retried. How long to wait for one that has not arrived: long
+# enough for a few retries of a post a dying worker dropped (the cluster test saw 3 s not suffice during a
+# rolling restart on 2 busy cores). A number that never comes stalls this worker's updates once, this long.
 GAP_WINDOW = 40
-GAP_WAIT_S = 1.0
+GAP_WAIT_S = 10.0
 
 
 async def drain_stalled_chats(processor: PerChatUpdateProcessor, journal: UpdateJournal) -> int:

@@ -107,6 +107,7 @@ def build_application(
         """Conversation state to the database, then the done marks of the updates it reflects (never the
         other way round: after a crash an update is replayed rather than its intake step forgotten)."""
         await context.application.update_persistence()
+        await persistence.flush()
         await journal.flush()
 
     async def take_over_stalled(context: BotContext) -> None:

@@ -8,6 +8,8 @@ if ! command -v chromium >/dev/null 2>&1; then
   (apt-get -qq update && DEBIAN_FRONTEND=noninteractive apt-get -qq install -y chromium fonts-noto-cjk >/dev/null) \
     || echo "warning: could not install chromium; the browser tests will fail" >&2
 fi
+# The scale-out tests run Debian's nginx in front of the webhook workers.
+bash scripts/setup-cluster.sh
 # The layer contracts in pyproject.toml ([tool.importlinter]): no domain package imports an application,
 # no cycles. A broken contract fails the run before any test starts.
 .venv/bin/lint-imports --no-cache >/dev/null || .venv/bin/lint-imports --no-cache

@@ -26,6 +26,10 @@ async def test_user_chat_and_conversation_state_survive_a_new_process(engine) ->
     await first.update_chat_data(-100, {"pending": {"7:3": {"action": "need", "ticket_id": 9}}})
     await first.update_conversation("intake", (42, 42), 2)
     await first.update_conversation("register", (43, 43), 1)
+    second_view: dict[object, object] = {}
+    await SqlPersistence(make_sessionmaker(engine), shared=True).refresh_user_data(42, second_view)
+    assert second_view == {}, "handed over, not yet written: flush writes"
+    await first.flush()
 
     second = SqlPersistence(make_sessionmaker(engine), shared=True)  # another worker
     data: dict[object, object] = {"stale": True}
@@ -38,8 +42,10 @@ async def test_user_chat_and_conversation_state_survive_a_new_process(engine) ->
     assert await second.conversations_of_chat(42, ["intake", "register"]) == {"intake": {(42, 42): 2}, "register": {}}
 
     await first.update_conversation("intake", (42, 42), None)  # the intake ended
+    await first.flush()
     assert await second.conversations_of_chat(42, ["intake"]) == {"intake": {}}
     await first.drop_user_data(42)
+    await first.flush()
     await second.refresh_user_data(42, data)
     assert data == {}
 
@@ -49,6 +55,7 @@ async def test_a_shared_worker_reads_again_a_single_one_trusts_its_memory(engine
     writer = SqlPersistence(sessions)
     shared, alone = SqlPersistence(sessions, shared=True), SqlPersistence(sessions, shared=False)
     await writer.update_user_data(5, {"step": 1})
+    await writer.flush()
     shared_view: dict[object, object] = {}
     alone_view: dict[object, object] = {}
     await shared.refresh_user_data(5, shared_view)
@@ -56,6 +63,7 @@ async def test_a_shared_worker_reads_again_a_single_one_trusts_its_memory(engine
     assert shared_view == alone_view == {"step": 1}
 
     await writer.update_user_data(5, {"step": 2})  # another worker moved the chat on
+    await writer.flush()
     alone_view["unsaved"] = True  # this process's own newer change, written at the next interval
     await shared.refresh_user_data(5, shared_view)
     await alone.refresh_user_data(5, alone_view)
@@ -72,7 +80,9 @@ async def test_an_old_pickle_file_is_imported_once_and_renamed(engine, tmp_path:
         "bot_data": {}, "callback_data": None,
     }))
     sessions = make_sessionmaker(engine)
-    await SqlPersistence(sessions).update_user_data(7, {"reg": {"name": "已经更新"}})  # newer: kept
+    newer = SqlPersistence(sessions)
+    await newer.update_user_data(7, {"reg": {"name": "已经更新"}})  # newer: kept
+    await newer.flush()
     persistence = SqlPersistence(sessions, legacy_pickle=old)
     assert await persistence.get_user_data() == {}
     assert not old.exists() and old.with_name("conversations.pickle.imported").is_file()
@@ -188,7 +198,51 @@ async def test_a_gap_in_update_numbers_is_an_update_still_on_its_way(engine) -> 
     assert await journal.missing_before(101, 40) == 0  # 100 is the first this bot ever got
     assert await journal.missing_before(105, 40) == 2  # 102 and 104 are still being posted
     assert await journal.missing_before(105, 1) == 1  # only 104 within a window of one
+    assert await journal.missing_before(105, 40, floor=103) == 1  # 102 was given up on: only 104 counts
     assert await journal.received(_update(104, 8, "问"))
     assert await journal.received(_update(102, 9, "问"))
     await journal.flush(done_marks=False)
     assert await journal.missing_before(105, 40) == 0
+
+
+async def test_the_state_and_the_done_mark_commit_together_or_not_at_all(engine) -> None:  # type: ignore[no-untyped-def]
+    """A worker killed (here: failing) before the commit leaves neither: the update is handled again from
+    the state before it. A flush that fails keeps what it had for the next one."""
+    sessions = make_sessionmaker(engine)
+    journal = UpdateJournal("w1:8443")
+    journal.attach(sessions)
+    assert await journal.received(_update(500, 42, "详细经过"))
+    await journal.flush(done_marks=False)
+    persistence = SqlPersistence(sessions, shared=True)
+    state = {"intake": {(42, 42): 13}}
+
+    async def mark_then_fail(session) -> None:  # type: ignore[no-untyped-def]
+        await journal.mark_done_in(session, 500)
+        raise RuntimeError("killed before the commit")
+
+    with pytest.raises(RuntimeError):
+        await persistence.save_chat(42, 42, {}, {}, state, also=mark_then_fail)
+    assert not await journal.is_done(500)
+    assert await persistence.conversations_of_chat(42, ["intake"]) == {"intake": {}}
+
+    await persistence.save_chat(42, 42, {}, {}, state, also=lambda session: journal.mark_done_in(session, 500))
+    assert await journal.is_done(500)
+    assert await persistence.conversations_of_chat(42, ["intake"]) == {"intake": {(42, 42): 13}}
+
+
+async def test_a_shared_worker_saves_only_the_chat_it_holds(engine) -> None:  # type: ignore[no-untyped-def]
+    """PTB re-marks a chat for writing after its update, when another worker may already have moved it on:
+    in shared mode PTB's own writes are ignored and the processor saves the chat it holds."""
+    sessions = make_sessionmaker(engine)
+    worker1, worker2 = SqlPersistence(sessions, shared=True), SqlPersistence(sessions, shared=True)
+    await worker1.save_chat(42, 42, {"intake": {"reason": "超时"}}, {}, {"intake": {(42, 42): 12, (43, 43): 11}})
+    # worker 2 moves chat 42 on (the intake ended); worker 1's late, stale write is dropped
+    await worker2.save_chat(42, 42, {"last": 1}, {}, {"intake": {(43, 43): 11}})
+    await worker1.update_user_data(42, {"intake": {"reason": "超时"}})
+    await worker1.update_conversation("intake", (42, 42), 12)
+    await worker1.flush()
+    view: dict[object, object] = {}
+    await worker1.refresh_user_data(42, view)
+    assert view == {"last": 1}
+    assert await worker1.conversations_of_chat(42, ["intake"]) == {"intake": {}}
+    assert await worker1.get_conversations("intake") == {}, "chat 43's state is not chat 42's to write"

@@ -352,6 +352,8 @@ class FaultReport:
     webhook_retries: int
     webhook_given_up: int
 
+    disorder: list[str] = field(default_factory=list)  # what an out-of-order chat received, for the log
+
     def lines(self) -> list[str]:
         return [
             f"chats {self.chats}: completed {self.completed}, failed {len(self.errors)}, out of order {self.out_of_order}",
@@ -413,6 +415,11 @@ def fault_report(api: BotApiServer, database_url: str, runs: list[ChatRun]) -> F
         completed=sum(1 for r in runs if not r.error and r.steps == INTAKE_STEPS),
         errors=[f"{r.user_id}: {r.error} after {r.steps}" for r in runs if r.error],
         out_of_order=sum(1 for o in owners if _observed_steps(api, o) != EXPECTED_ORDER),
+        disorder=[
+            f"{o}: {_observed_steps(api, o)}: " + " | ".join(
+                f"{e.method}:{e.text[:24]!r}" for e in api._by_chat.get(o, []))  # noqa: SLF001
+            for o in sorted(owners) if _observed_steps(api, o) != EXPECTED_ORDER
+        ][:10],
         tickets=sum(per_owner.get(o, 0) for o in owners),
         duplicated_tickets=sum(max(0, per_owner.get(o, 0) - 1) for o in owners),
         duplicated_messages=duplicated_messages,
@@ -425,27 +432,43 @@ def fault_report(api: BotApiServer, database_url: str, runs: list[ChatRun]) -> F
     )
 
 
+@dataclass
+class FaultRun:
+    runs: list[ChatRun]
+    seconds: float
+    in_flight_at_kill: int  # intakes started and not finished when the worker was killed
+    in_flight_at_rolling_restart: int
+
+
 async def fault_run(cluster: Cluster, *, chats: int, spread_s: float, first_user: int,
-                    kill_after_s: float, log: Callable[[str], None] = print) -> tuple[list[ChatRun], float]:
+                    kill_after_s: float, log: Callable[[str], None] = print) -> FaultRun:
     """``chats`` intakes started over ``spread_s`` seconds; one worker SIGKILLed after ``kill_after_s`` and
-    started again 2 s later (systemd's RestartSec); then a rolling restart of every worker. Returns the
-    chats' runs and the seconds it all took."""
+    started again 2 s later (systemd's RestartSec); then a rolling restart of every worker."""
     rng = random.Random(first_user)
     started = time.monotonic()
-    tasks = [asyncio.create_task(intake_chat(cluster.api, first_user + i, start_after=rng.uniform(0, spread_s),
+    offsets = [rng.uniform(0, spread_s) for _ in range(chats)]
+    tasks = [asyncio.create_task(intake_chat(cluster.api, first_user + i, start_after=offsets[i],
                                              rng=random.Random(first_user + i)))
              for i in range(chats)]
+
+    def in_flight() -> int:
+        now = time.monotonic() - started
+        return sum(1 for task, offset in zip(tasks, offsets, strict=True) if offset < now and not task.done())
+
     await asyncio.sleep(kill_after_s)
     victim = 1 % cluster.workers
-    log(f"[{time.monotonic() - started:5.1f}s] SIGKILL worker {victim}")
+    at_kill = in_flight()
+    log(f"[{time.monotonic() - started:5.1f}s] SIGKILL worker {victim} ({at_kill} intakes in progress)")
     await cluster.kill_worker(victim)
     await asyncio.sleep(2)
     await cluster.start_worker(victim)
-    log(f"[{time.monotonic() - started:5.1f}s] worker {victim} back; rolling restart of all {cluster.workers}")
+    at_rolling = in_flight()
+    log(f"[{time.monotonic() - started:5.1f}s] worker {victim} back; rolling restart of all {cluster.workers} "
+        f"({at_rolling} intakes in progress)")
     await cluster.rolling_restart()
     log(f"[{time.monotonic() - started:5.1f}s] rolling restart done")
     runs = await asyncio.gather(*tasks)
-    return list(runs), time.monotonic() - started
+    return FaultRun(list(runs), time.monotonic() - started, at_kill, at_rolling)
 
 
 async def settle(database_url: str, timeout: float = 60.0) -> None:  # noqa: ASYNC109
