@@ -65,6 +65,10 @@ class UpdateJournal:
 
     KEEP_DONE = timedelta(days=2)  # Telegram re-delivers unconfirmed updates for up to 24 h
     MAX_REPLAYS = 2
+    # Takes by the holder of a chat's lease (webhook workers): a worker handing over or dying while another
+    # waits is normal in a rolling restart, so the bar is higher — an earlier update skipped here would be
+    # handled after the later one that skipped it (the order the lease exists to keep).
+    MAX_TAKES = 6
     PRUNE_EVERY = timedelta(minutes=10)
 
     def __init__(self, worker: str) -> None:
@@ -187,14 +191,14 @@ class UpdateJournal:
     async def pending_of_chat(self, key: int, *, before: int) -> list[dict[str, Any]]:
         """Unfinished updates of chat ``key`` older than ``before`` (any worker's), oldest first.
 
-        Each is counted as a replay: one that keeps killing whoever takes it is left for a person after
-        MAX_REPLAYS, as at start (see unfinished)."""
+        Each take is counted: one that keeps killing whoever takes it is left for a person after MAX_TAKES
+        (at start a worker replays its own only below MAX_REPLAYS, see unfinished)."""
         assert self._sessions is not None
         async with self._sessions() as session, session.begin():
             rows = (await session.exec(
                 select(InboundUpdate).where(
                     InboundUpdate.chat_key == key, col(InboundUpdate.done_at).is_(None),
-                    col(InboundUpdate.update_id) < before, col(InboundUpdate.replays) < self.MAX_REPLAYS,
+                    col(InboundUpdate.update_id) < before, col(InboundUpdate.replays) < self.MAX_TAKES,
                 ).order_by(col(InboundUpdate.update_id))
             )).all()
             if rows:
@@ -252,7 +256,7 @@ class UpdateJournal:
             keys = (await session.exec(
                 select(InboundUpdate.chat_key).where(
                     col(InboundUpdate.done_at).is_(None), col(InboundUpdate.chat_key).is_not(None),
-                    col(InboundUpdate.received_at) < cutoff, col(InboundUpdate.replays) < self.MAX_REPLAYS,
+                    col(InboundUpdate.received_at) < cutoff, col(InboundUpdate.replays) < self.MAX_TAKES,
                 ).distinct().limit(limit)
             )).all()
         return [int(k) for k in keys if k is not None]

@@ -26,6 +26,7 @@ import hashlib
 import json
 import logging
 import math
+import os
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -243,7 +244,9 @@ class IntentClassifier:
         import joblib
 
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
+        # One temporary name per process: webhook workers starting together on one data dir each train and
+        # save the model; with a shared name one's rename found the file already moved by another.
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
         joblib.dump({"vectorizer": self.vectorizer, "model": self.model, "embedder": self.embedder_name,
                      "key": self.key, "n": self.n_examples}, tmp)
         tmp.replace(path)  # readers never see half a model

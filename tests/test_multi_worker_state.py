@@ -160,8 +160,8 @@ async def test_the_journal_hands_a_chat_its_unfinished_updates_in_order(engine) 
     assert await journals[0].stalled_chats(timedelta(0)) != []
     assert set(await journals[0].stalled_chats(timedelta(0))) == {7, 8}
     assert await journals[0].stalled_chats(timedelta(hours=1)) == []
-    # an update that keeps killing whoever takes it is left after MAX_REPLAYS takes
-    for _ in range(UpdateJournal.MAX_REPLAYS):
+    # an update that keeps killing whoever takes it is left after MAX_TAKES takes
+    for _ in range(UpdateJournal.MAX_TAKES):
         await journals[0].pending_of_chat(8, before=99)
     assert await journals[0].pending_of_chat(8, before=99) == []
 
