@@ -349,6 +349,8 @@ class Lifecycle(DeskBase):
             kind = AuthorKind(author_kind)
         except ValueError as exc:
             raise InvalidInput(f"未知的消息作者类型：{author_kind}") from exc
+        if kind == AuthorKind.NOTE:
+            raise InvalidInput("内部备注不经此发送（add_note）：它不会转给企业。")
         now = self.now()
         async with self._tx() as s:
             t = await self._ticket(s, ticket_id)
@@ -371,6 +373,22 @@ class Lifecycle(DeskBase):
             msg = TicketMessage(ticket_id=t.id, author_kind=kind.value, author_tg_id=author_tg_id, text=text, created_at=now)  # type: ignore[arg-type]
             s.add(msg)
             t.updated_at = now
+            await s.flush()
+            return msg
+
+    async def add_note(self, ticket_id: int | str, staff_tg_id: int | None, text: str) -> TicketMessage:
+        """An internal note: kept with the ticket's messages for the staff who may act on it, audited, and
+        never queued to the enterprise (no outbox row), also on a closed ticket (a record for later)."""
+        text = self._text(text, "备注内容", MAX_TEXT)
+        now = self.now()
+        async with self._tx() as s:
+            t = await self._ticket(s, ticket_id)
+            actor = await self._staff_actor(s, staff_tg_id)
+            await self._require_act(s, actor, t)
+            msg = TicketMessage(ticket_id=t.id, author_kind=AuthorKind.NOTE.value, author_tg_id=staff_tg_id,  # type: ignore[arg-type]
+                                text=text, created_at=now)
+            s.add(msg)
+            self._audit(s, t, actor, "note", t.state, t.state, text[:200])
             await s.flush()
             return msg
 

@@ -244,6 +244,31 @@ async def on_group_text(update: Update, context: BotContext) -> None:
     kick_outbox(context)
 
 
+async def add_note(update: Update, context: BotContext) -> None:
+    """/note 文本 in a ticket topic: an internal note on that ticket, never relayed to the enterprise."""
+    message = update.effective_message
+    if message is None:
+        return
+    ticket = await _ticket_for(context, message)
+    if ticket is None:
+        await reply_text(update, context, texts.NOTE_WHERE)
+        return
+    uid = user_id(update)
+    if await context.services.staff_member(uid) is None:
+        await reply_text(update, context, texts.STAFF_ONLY)
+        return
+    text = " ".join(context.args or []).strip()
+    if not text:
+        await reply_text(update, context, texts.NOTE_USAGE)
+        return
+    try:
+        await context.services.desk.add_note(ticket.id, uid, text)
+    except DeskError as exc:
+        await reply_text(update, context, _desk_error_text(exc))
+        return
+    await reply_text(update, context, texts.NOTE_SAVED.format(number=ticket.number))
+
+
 async def on_group_attachment(update: Update, context: BotContext) -> None:
     """A photo/file/voice staff post in a ticket topic: recorded on the ticket, copied to the enterprise."""
     message = update.effective_message
@@ -286,6 +311,7 @@ def handlers(settings: Settings) -> list[Any]:
         CommandHandler("queue", queue),
         CommandHandler("overdue", overdue),
         CommandHandler("cancel", cancel_note, filters=staff_chat),
+        CommandHandler("note", add_note, filters=staff_chat),
         CallbackQueryHandler(on_ticket_button, pattern=keyboards.TK),
         CallbackQueryHandler(on_transfer, pattern=keyboards.XF),
         CallbackQueryHandler(on_followup_button, pattern=keyboards.FU),

@@ -53,8 +53,9 @@ ACTION_AUDIT_LABELS = {
     "enterprise_register": "企业登记",
     "staff_add": "添加工作人员",
     "staff_remove": "停用工作人员",
+    "note": "内部备注",
 }
-AUTHOR_LABELS = {"enterprise": "企业", "staff": "工作人员", "system": "系统"}
+AUTHOR_LABELS = {"enterprise": "企业", "staff": "工作人员", "system": "系统", "note": "内部备注（仅工作人员可见）"}
 
 
 def _flash(request: Request) -> str:
@@ -176,6 +177,17 @@ async def reply(
         ticket_id,
         "回复已保存，将由机器人发送给企业。",
         lambda: state.desk.add_message(ticket_id, "staff", user.tg_user_id, text),
+    )
+
+
+@actions.post("/note")
+async def add_note(
+    request: Request, ticket_id: int, state: StateDep, user: TicketStaff, text: TextField
+) -> Response:
+    # Stored with the messages but never queued to the enterprise.
+    return await _act(
+        request, ticket_id, "内部备注已保存（仅工作人员可见，不会发给企业）。",
+        lambda: state.desk.add_note(ticket_id, user.tg_user_id, text),
     )
 
 

@@ -244,3 +244,41 @@ def test_ticket_page_shows_the_registered_enterprise(app_client: TestClient, db:
     sign_in(app_client, 1001)
     html = app_client.get(f"/tickets/{t.id}").text
     assert ent.name in html and "91110000600037341L" in html and "餐饮" in html and "13800000000" in html
+
+
+def test_internal_note_is_kept_for_staff_marked_apart_and_never_queued_to_the_enterprise(
+    app_client: TestClient, db: Db
+) -> None:
+    db.staff(1001, "王专员", departments=[MARKET])
+    db.staff(1002, "赵专员", departments=[TAX])
+    t = db.ticket()
+    sign_in(app_client, 1001)
+    before = len(db.all(select(Notification).where(Notification.ticket_id == t.id)))
+
+    # a note before anyone claimed it, and another after the reply: neither reaches the enterprise
+    r = _post(app_client, f"/tickets/{t.id}/note", text="企业上月也反映过同类问题，注意核对窗口登记。")
+    assert r.status_code == 303
+    _post(app_client, f"/tickets/{t.id}/claim")
+    _post(app_client, f"/tickets/{t.id}/reply", text="您好，正在核实。")
+    _post(app_client, f"/tickets/{t.id}/note", text="已电话联系窗口负责人")
+    queued = db.all(select(Notification).where(Notification.ticket_id == t.id))
+    assert not any("核对窗口登记" in str(n.payload) or "电话联系窗口负责人" in str(n.payload) for n in queued)
+    enterprise_rows = [n for n in queued[before:] if n.audience == "enterprise"]
+    assert [n.kind for n in enterprise_rows] == ["claimed", "staff_message"]
+
+    notes = db.all(select(TicketMessage).where(TicketMessage.ticket_id == t.id, TicketMessage.author_kind == "note"))
+    assert [n.text for n in notes] == ["企业上月也反映过同类问题，注意核对窗口登记。", "已电话联系窗口负责人"]
+    html = app_client.get(f"/tickets/{t.id}").text
+    assert html.count('class="msg note"') == 2 and "内部备注（仅工作人员可见）" in html
+    assert 'class="msg staff"' in html  # the reply is marked as a reply, not as a note
+    actions = [a.action for a in db.all(select(AuditEntry).where(AuditEntry.ticket_id == t.id))]
+    assert actions.count("note") == 2
+
+    # another department's commissioner can neither read nor write them
+    sign_in(app_client, 1002)
+    assert app_client.get(f"/tickets/{t.id}").status_code == 403
+    r = _post(app_client, f"/tickets/{t.id}/note", text="越权备注")
+    assert r.status_code == 403
+    assert not db.all(select(TicketMessage).where(TicketMessage.text == "越权备注"))
+    r = _post(app_client, f"/tickets/{t.id}/note", text="   ")
+    assert r.status_code in (400, 403, 422)
