@@ -186,6 +186,7 @@ ASK_RESOLVE_NOTE = "请在本话题回复办结说明（下一条消息作为办
 ASK_UPGRADE_NOTE = "请在本话题回复升级原因（下一条消息作为升级原因），或发送 /cancel 取消。"
 PICK_TRANSFER = "转派给："
 NO_TRANSFER_TARGET = "没有负责该部门的其他专员或领导可交办；如需交办给其他部门的人员，请在网页工作台操作。"
+NO_COLLEAGUE = "没有与您同部门、可接手这张工单的其他专员；需要其他部门办理，请点「升级」由领导交办。"
 ACTION_DONE = "已处理：{what}（工单 {number}，状态：{state}）。"
 FROM_ENTERPRISE = "【企业 {enterprise}】\n{text}"
 NOT_A_TICKET_TOPIC = "这里不是工单话题；请在对应工单的话题里回复。"

@@ -54,6 +54,7 @@ ACTION_AUDIT_LABELS = {
     "staff_add": "添加工作人员",
     "staff_remove": "停用工作人员",
     "note": "内部备注",
+    "handover": "转给同事",
 }
 AUTHOR_LABELS = {"enterprise": "企业", "staff": "工作人员", "system": "系统", "note": "内部备注（仅工作人员可见）"}
 
@@ -149,6 +150,11 @@ async def ticket_page(
             "state_labels": {s.value: s.label for s in TicketState},
             "all_departments": await queries.known_departments(session),
             "assignable": await queries.assignable_staff(session) if user.is_leader else [],
+            # A commissioner's 转给同事 picker, for the ticket they hold (or nobody holds yet): only colleagues
+            # who may act on it.
+            "colleagues": await desk.handover_targets(ticket_id, user.tg_user_id)
+            if not user.is_leader and ticket.state not in ("closed", "resolved", "escalated")
+            and ticket.assignee_tg_id in (None, user.tg_user_id) else [],
         },
     )
 
@@ -265,6 +271,22 @@ async def reassign(
         ticket_id,
         "已交办。",
         lambda: state.desk.reassign(ticket_id, user.tg_user_id, to_staff, reason.strip()),
+    )
+
+
+@actions.post("/handover")
+async def hand_over(
+    request: Request,
+    ticket_id: int,
+    state: StateDep,
+    user: TicketStaff,
+    to_staff: Annotated[int, Form()],
+    reason: Annotated[str, Form(max_length=1000)] = "",
+) -> Response:
+    # A commissioner hands a ticket to a colleague of the same department (the desk checks who may take it).
+    return await _act(
+        request, ticket_id, "已转给同事。",
+        lambda: state.desk.hand_over(ticket_id, user.tg_user_id, to_staff, reason.strip()),
     )
 
 

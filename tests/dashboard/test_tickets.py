@@ -282,3 +282,31 @@ def test_internal_note_is_kept_for_staff_marked_apart_and_never_queued_to_the_en
     assert not db.all(select(TicketMessage).where(TicketMessage.text == "越权备注"))
     r = _post(app_client, f"/tickets/{t.id}/note", text="   ")
     assert r.status_code in (400, 403, 422)
+
+
+def test_handover_to_a_colleague_lists_only_those_who_may_act(app_client: TestClient, db: Db) -> None:
+    db.staff(1001, "王专员", departments=[MARKET])
+    db.staff(1002, "陈专员", departments=[MARKET])
+    db.staff(1003, "赵专员", departments=[TAX])
+    db.staff(2001, "李局长", role="leader")
+    t = db.ticket()
+    sign_in(app_client, 1001)
+    _post(app_client, f"/tickets/{t.id}/claim")
+    page = app_client.get(f"/tickets/{t.id}").text
+    picker = page.split('id="handover-to"')[1].split("</select>")[0]
+    assert "陈专员" in picker and "赵专员" not in picker and "李局长" not in picker and "王专员" not in picker
+
+    r = _post(app_client, f"/tickets/{t.id}/handover", to_staff="1003")  # another department: refused
+    assert r.status_code == 403 and "同部门" in r.text
+    assert db.get(Ticket, t.id).assignee_id == db.desk_staff_id(1001)
+    r = _post(app_client, f"/tickets/{t.id}/handover", to_staff="1002", reason="陈专员熟悉餐饮许可")
+    assert r.status_code == 303
+    assert db.get(Ticket, t.id).assignee_id == db.desk_staff_id(1002)
+    audit = db.all(select(AuditEntry).where(AuditEntry.ticket_id == t.id, AuditEntry.action == "handover"))
+    assert len(audit) == 1 and "陈专员熟悉餐饮许可" in audit[0].reason
+    assert "转给同事" in app_client.get(f"/tickets/{t.id}").text  # the audit trail says it in Chinese
+    # no longer the holder: no picker, and a forged post is refused
+    assert 'id="handover-to"' not in app_client.get(f"/tickets/{t.id}").text
+    r = _post(app_client, f"/tickets/{t.id}/handover", to_staff="1001")
+    assert r.status_code == 403
+    assert db.get(Ticket, t.id).assignee_id == db.desk_staff_id(1002)
