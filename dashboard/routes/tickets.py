@@ -144,6 +144,7 @@ async def ticket_page(
             "messages": messages,
             "audit": audit,
             "ratings": ratings,
+            "followups": await queries.ticket_followups(session, ticket_id),
             "outbox": outbox,
             "audit_labels": ACTION_AUDIT_LABELS,
             "author_labels": AUTHOR_LABELS,
@@ -300,6 +301,30 @@ async def close(
 
 
 router.include_router(actions)
+
+
+@router.get("/followups")
+async def followups(
+    request: Request, state: StateDep, session: SessionDep, user: TicketStaff, done: int = 0
+) -> Response:
+    """回访 tasks on the tickets this person may act on, with their deadlines; done ones on request."""
+    rows = await queries.followup_tasks(session, user, now=state.clock.now(), open_only=not done)
+    return state.templates.TemplateResponse(
+        request, "followups.html",
+        {"user": user, "nav": "followups", "rows": rows, "done": bool(done), "flash": _flash(request)},
+    )
+
+
+@router.post("/followups/{followup_id}/done", dependencies=[Depends(verify_csrf)])
+async def complete_followup(
+    request: Request, followup_id: int, state: StateDep, user: TicketStaff, note: TextField,
+    back: Annotated[str, Form(max_length=200)] = "",
+) -> Response:
+    """Record the 回访 (the same desk call as 记录回访 in the staff topic); back to the list or the ticket."""
+    await state.desk.complete_followup(followup_id, user.tg_user_id, note)
+    request.session["flash"] = "回访记录已保存。"
+    target = back if back.startswith("/tickets/") and back[len("/tickets/"):].isdigit() else "/followups"
+    return RedirectResponse(target, status_code=303)
 
 
 @router.get("/overdue")

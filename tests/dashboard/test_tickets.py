@@ -310,3 +310,47 @@ def test_handover_to_a_colleague_lists_only_those_who_may_act(app_client: TestCl
     r = _post(app_client, f"/tickets/{t.id}/handover", to_staff="1001")
     assert r.status_code == 403
     assert db.get(Ticket, t.id).assignee_id == db.desk_staff_id(1002)
+
+
+def test_followup_tasks_are_listed_with_deadlines_and_completed_with_a_note(
+    app_client: TestClient, db: Db, clock: FakeClock
+) -> None:
+    from desk.models import FollowUp
+
+    db.staff(1001, "王专员", departments=[MARKET])
+    db.staff(1003, "赵专员", departments=[TAX])
+    t = db.ticket()
+    db.run(db.desk.claim(t.id, 1001))
+    db.run(db.desk.resolve(t.id, 1001, "许可证已核发"))
+    db.run(db.desk.rate(t.id, 555, "不满意", "窗口态度不好"))  # unhappy: reopened with a 回访 task
+    (task,) = db.all(select(FollowUp).where(FollowUp.ticket_id == t.id))
+
+    sign_in(app_client, 1001)
+    page = app_client.get("/followups").text
+    assert t.number in page and "回访时限" in page and "回访超期" not in page
+    clock.advance(timedelta(days=30))
+    app_client.cookies.clear()  # a month later: signed in again
+    sign_in(app_client, 1001)
+    assert "回访超期" in app_client.get("/followups").text  # past its deadline: marked
+    ticket_page = app_client.get(f"/tickets/{t.id}").text
+    assert "待回访" in ticket_page and f"/followups/{task.id}/done" in ticket_page
+
+    # another department sees no task and cannot complete it
+    app_client.cookies.clear()
+    sign_in(app_client, 1003)
+    assert t.number not in app_client.get("/followups").text
+    r = _post(app_client, f"/followups/{task.id}/done", note="越权回访")
+    assert r.status_code == 403 and db.get(FollowUp, task.id).done_at is None
+
+    app_client.cookies.clear()
+    sign_in(app_client, 1001)
+    r = _post(app_client, f"/followups/{task.id}/done", note="   ")
+    assert r.status_code in (400, 422) and db.get(FollowUp, task.id).done_at is None
+    r = _post(app_client, f"/followups/{task.id}/done", note="已电话回访，企业表示理解。", back=f"/tickets/{t.id}")
+    assert r.status_code == 303 and r.headers["location"] == f"/tickets/{t.id}"
+    done = db.get(FollowUp, task.id)
+    assert done.done_at is not None and done.note == "已电话回访，企业表示理解。"
+    assert t.number not in app_client.get("/followups").text
+    assert "已电话回访" in app_client.get("/followups?done=1").text
+    r = _post(app_client, f"/followups/{task.id}/done", note="再记一次")
+    assert r.status_code in (400, 409) and db.get(FollowUp, task.id).note == "已电话回访，企业表示理解。"
