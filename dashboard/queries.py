@@ -430,13 +430,30 @@ async def followup_tasks(session: AsyncSession, user: StaffUser, *, now: datetim
     else:
         stmt = stmt.order_by(col(FollowUp.done_at).desc(), col(FollowUp.id).desc())
     rows = (await session.exec(stmt.limit(limit))).all()
-    return [
-        FollowUpRow(fu.id, fu.ticket_id, number or "", title, department, fu.due_at, fu.done_at, fu.note,
-                    fu.done_at is None and as_utc(fu.due_at) <= now)
-        for fu, number, title, department in rows
-    ]
+    out = []
+    for fu, number, title, department in rows:
+        assert fu.id is not None
+        due = as_utc(fu.due_at)
+        assert due is not None  # a 回访 task always has a deadline
+        out.append(FollowUpRow(fu.id, fu.ticket_id, number or "", title, department, due, fu.done_at, fu.note,
+                               fu.done_at is None and due <= now))
+    return out
 
 
 async def ticket_followups(session: AsyncSession, ticket_id: int) -> list[FollowUp]:
     return list((await session.exec(
         select(FollowUp).where(FollowUp.ticket_id == ticket_id).order_by(col(FollowUp.id)))).all())
+
+
+async def bulk_targets(session: AsyncSession, user: StaffUser) -> list[tuple[int, str]]:
+    """Whom the queue's bulk 转交 offers: a leader, every commissioner and leader (交办); a commissioner,
+    the other commissioners who share a department with them (the desk checks each ticket)."""
+    rows = (await session.exec(
+        select(Staff).where(col(Staff.active), col(Staff.role).in_(("commissioner", "leader"))).order_by(Staff.name)
+    )).all()
+    mine = set(user.departments)
+    return [
+        (x.tg_user_id, x.name) for x in rows
+        if x.tg_user_id != user.tg_user_id
+        and (user.is_leader or (x.role == "commissioner" and mine & set(x.departments or [])))
+    ]

@@ -12,6 +12,7 @@ from dashboard import queries
 from dashboard.csrf import verify_csrf
 from dashboard.deps import SessionDep, StateDep, TicketStaff
 from desk import notices
+from desk.errors import DeskError
 from desk.models import Enterprise
 from desk.overdue import accept_late, handle_late
 from desk.states import TicketState
@@ -98,6 +99,7 @@ async def queue(
         request,
         "queue.html",
         {
+            "bulk_targets": await queries.bulk_targets(session, user),
             "user": user,
             "nav": "queue",
             "flash": _flash(request),
@@ -301,6 +303,48 @@ async def close(
 
 
 router.include_router(actions)
+
+
+MAX_BULK = 100
+
+
+@router.post("/bulk", dependencies=[Depends(verify_csrf)])
+async def bulk(
+    request: Request,
+    state: StateDep,
+    user: TicketStaff,
+    action: Annotated[str, Form(max_length=16)],
+    ticket: Annotated[list[int], Form()] = [],  # noqa: B006 (FastAPI reads the default, never mutates it)
+    to_staff: Annotated[int | None, Form()] = None,
+) -> Response:
+    """Claim, hand over (commissioners) or 交办 (leaders) several tickets at once: each is one desk call with
+    the desk's own checks; what one refuses is listed and the others go ahead."""
+    desk = state.desk
+    if action not in ("claim", "handover") or (action == "handover" and to_staff is None):
+        request.session["flash"] = "请选择要做的操作（认领或转交）及转交对象。"
+        return RedirectResponse("/queue", status_code=303)
+    ids = list(dict.fromkeys(ticket))[:MAX_BULK]
+    if not ids:
+        request.session["flash"] = "请先勾选工单。"
+        return RedirectResponse("/queue", status_code=303)
+    done: list[str] = []
+    refused: list[str] = []
+    for ticket_id in ids:
+        try:
+            if action == "claim":
+                t = await desk.claim(ticket_id, user.tg_user_id)
+            else:
+                assert to_staff is not None
+                t = await desk.hand_over(ticket_id, user.tg_user_id, to_staff)
+            done.append(t.number or str(ticket_id))
+        except DeskError as exc:
+            refused.append(f"{ticket_id}：{exc.message}")
+    what = "认领" if action == "claim" else ("交办" if user.is_leader else "转交")
+    summary = f"已{what} {len(done)} 张工单" + (f"（{'、'.join(done)}）" if done else "") + "。"
+    if refused:
+        summary += f"{len(refused)} 张未能处理：" + "；".join(refused[:10])
+    request.session["flash"] = summary
+    return RedirectResponse("/queue", status_code=303)
 
 
 @router.get("/followups")

@@ -354,3 +354,43 @@ def test_followup_tasks_are_listed_with_deadlines_and_completed_with_a_note(
     assert "已电话回访" in app_client.get("/followups?done=1").text
     r = _post(app_client, f"/followups/{task.id}/done", note="再记一次")
     assert r.status_code in (400, 409) and db.get(FollowUp, task.id).note == "已电话回访，企业表示理解。"
+
+
+def test_bulk_claim_and_handover_each_checked_by_the_desk(app_client: TestClient, db: Db) -> None:
+    db.staff(1001, "王专员", departments=[MARKET])
+    db.staff(1002, "陈专员", departments=[MARKET])
+    db.staff(1003, "赵专员", departments=[TAX])
+    db.staff(2001, "李局长", role="leader")
+    mine = [db.ticket(title=f"餐饮许可 {i}") for i in range(3)]
+    other = db.ticket(title="税务登记问题", department=TAX)
+    sign_in(app_client, 1001)
+    queue = app_client.get("/queue").text
+    assert 'form="bulk"' in queue and "陈专员" in queue.split('id="bulk"')[1] and "赵专员" not in queue.split('id="bulk"')[1]
+
+    page = app_client.get("/queue")
+    r = app_client.post("/bulk", data={"csrf_token": csrf_of(page.text), "action": "claim",
+                                       "ticket": [str(t.id) for t in mine] + [str(other.id)]}, follow_redirects=True)
+    assert "已认领 3 张工单" in r.text and "1 张未能处理" in r.text
+    assert all(db.get(Ticket, t.id).accepted_at is not None for t in mine)
+    assert db.get(Ticket, other.id).state == "new"  # another department's: refused, unchanged
+
+    page = app_client.get("/queue")
+    r = app_client.post("/bulk", data={"csrf_token": csrf_of(page.text), "action": "handover", "to_staff": "1002",
+                                       "ticket": [str(mine[0].id), str(mine[1].id)]}, follow_redirects=True)
+    assert "已转交 2 张工单" in r.text
+    assert {db.get(Ticket, t.id).assignee_id for t in mine[:2]} == {db.desk_staff_id(1002)}
+    page = app_client.get("/queue")
+    r = app_client.post("/bulk", data={"csrf_token": csrf_of(page.text), "action": "handover", "to_staff": "1003",
+                                       "ticket": [str(mine[2].id)]}, follow_redirects=True)
+    assert "未能处理" in r.text and db.get(Ticket, mine[2].id).assignee_id == db.desk_staff_id(1001)
+    r = app_client.post("/bulk", data={"action": "claim", "ticket": [str(other.id)]}, follow_redirects=False)
+    assert r.status_code == 403  # no CSRF token: nothing done
+
+    # a leader 交办 several across departments
+    app_client.cookies.clear()
+    sign_in(app_client, 2001)
+    page = app_client.get("/queue")
+    r = app_client.post("/bulk", data={"csrf_token": csrf_of(page.text), "action": "handover", "to_staff": "1003",
+                                       "ticket": [str(other.id), str(mine[2].id)]}, follow_redirects=True)
+    assert "已交办 2 张工单" in r.text
+    assert db.get(Ticket, other.id).assignee_id == db.desk_staff_id(1003)
