@@ -24,7 +24,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from core.clock import as_utc
 from dashboard.deps import StaffUser
 from desk import overdue
-from desk.models import Enterprise, Notification, Staff, Ticket
+from desk.models import Enterprise, FollowUp, Notification, Staff, Ticket
 from desk.states import STATE_LABELS, TicketState
 from desk.visibility import StaffScope, json_list_contains, may_act_clause
 from desk.workcalendar import WorkCalendar
@@ -400,3 +400,60 @@ async def assignable_staff(session: AsyncSession) -> list[tuple[int, str, list[s
         )
     ).all()
     return [(s.tg_user_id, s.name, list(s.departments or [])) for s in rows]
+
+
+@dataclass
+class FollowUpRow:
+    """A 回访 task with its ticket, for the 回访 list."""
+
+    id: int
+    ticket_id: int
+    number: str
+    title: str
+    department: str
+    due_at: datetime
+    done_at: datetime | None
+    note: str
+    overdue: bool
+
+
+async def followup_tasks(session: AsyncSession, user: StaffUser, *, now: datetime, open_only: bool = True,
+                         limit: int = 200) -> list[FollowUpRow]:
+    """回访 tasks on the tickets this person may act on: open ones by deadline (done ones, newest first)."""
+    stmt = (
+        select(FollowUp, Ticket.number, Ticket.title, Ticket.department)
+        .join(Ticket, col(FollowUp.ticket_id) == col(Ticket.id))
+        .where(visible_tickets(user))
+    )
+    if open_only:
+        stmt = stmt.where(col(FollowUp.done_at).is_(None)).order_by(col(FollowUp.due_at), col(FollowUp.id))
+    else:
+        stmt = stmt.order_by(col(FollowUp.done_at).desc(), col(FollowUp.id).desc())
+    rows = (await session.exec(stmt.limit(limit))).all()
+    out = []
+    for fu, number, title, department in rows:
+        assert fu.id is not None
+        due = as_utc(fu.due_at)
+        assert due is not None  # a 回访 task always has a deadline
+        out.append(FollowUpRow(fu.id, fu.ticket_id, number or "", title, department, due, fu.done_at, fu.note,
+                               fu.done_at is None and due <= now))
+    return out
+
+
+async def ticket_followups(session: AsyncSession, ticket_id: int) -> list[FollowUp]:
+    return list((await session.exec(
+        select(FollowUp).where(FollowUp.ticket_id == ticket_id).order_by(col(FollowUp.id)))).all())
+
+
+async def bulk_targets(session: AsyncSession, user: StaffUser) -> list[tuple[int, str]]:
+    """Whom the queue's bulk 转交 offers: a leader, every commissioner and leader (交办); a commissioner,
+    the other commissioners who share a department with them (the desk checks each ticket)."""
+    rows = (await session.exec(
+        select(Staff).where(col(Staff.active), col(Staff.role).in_(("commissioner", "leader"))).order_by(Staff.name)
+    )).all()
+    mine = set(user.departments)
+    return [
+        (x.tg_user_id, x.name) for x in rows
+        if x.tg_user_id != user.tg_user_id
+        and (user.is_leader or (x.role == "commissioner" and mine & set(x.departments or [])))
+    ]

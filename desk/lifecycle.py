@@ -46,6 +46,7 @@ from desk.base import (
     DeskBase,
     retry_on_conflict,
 )
+from desk.visibility import colleague_may_take, staff_scope
 
 
 class Lifecycle(DeskBase):
@@ -185,6 +186,45 @@ class Lifecycle(DeskBase):
                     self._set_resolve_clock(t, self.now())
             else:
                 self._audit(s, t, actor, "reassign", t.state, t.state, why)
+            await self._notify(s, t, Audience.STAFF, "reassigned", actor_name=actor.name, target_name=target.name,
+                               note=reason)
+            return await self._public(s, t)
+
+    async def hand_over(self, ref: int | str, staff_tg_id: int, to_staff_tg_id: int, reason: str = "") -> TicketPublic:
+        """转派: a leader's 交办 (to anyone, see reassign); a commissioner's handover of a ticket they hold (or
+        nobody holds yet) to a colleague offered by handover_targets — audited, the staff topic told."""
+        async with self.sessions() as s:
+            is_leader = (await self._staff_actor(s, staff_tg_id)).is_leader
+        if is_leader:
+            return await self.reassign(ref, staff_tg_id, to_staff_tg_id, reason)
+        return await self._hand_over_to_colleague(ref, staff_tg_id, to_staff_tg_id, reason)
+
+    @retry_on_conflict
+    async def _hand_over_to_colleague(self, ref: int | str, staff_tg_id: int, to_staff_tg_id: int,
+                                      reason: str) -> TicketPublic:
+        reason = reason.strip()[:1000]
+        async with self._staff_ticket_tx(ref, staff_tg_id) as (s, actor, t):
+            assert actor.staff is not None
+            if t.state in (TicketState.CLOSED, TicketState.RESOLVED):
+                raise IllegalTransition(f"工单 {t.number} 当前状态为「{TicketState(t.state).label}」，不能转派。")
+            if t.state == TicketState.ESCALATED:
+                raise PermissionDenied(f"工单 {t.number} 已升级督办，只有领导可以交办（改派）。")
+            if t.assignee_id not in (None, actor.staff.id):
+                raise PermissionDenied(f"工单 {t.number} 由其他专员承办，只有承办人或领导可以转派。")
+            target = await self._staff_by_tg(s, to_staff_tg_id)
+            if not colleague_may_take(staff_scope(actor.staff), staff_scope(target), t):
+                raise PermissionDenied(
+                    f"{target.name} 不是与您同部门、可办理工单 {t.number} 的专员；跨部门请点「升级」由领导交办。")
+            t.assignee_id = target.id
+            t.updated_at = self.now()
+            why = reason or "转给同部门同事"
+            if t.state == TicketState.NEW:
+                # Handing on an unclaimed ticket accepts it for the department (as a leader's 交办 does).
+                self._transition(s, t, TicketState.ASSIGNED, actor, "handover", why)
+                t.accepted_at = self.now()
+                self._set_resolve_clock(t, self.now())
+            else:
+                self._audit(s, t, actor, "handover", t.state, t.state, f"{actor.name} → {target.name}：{why}")
             await self._notify(s, t, Audience.STAFF, "reassigned", actor_name=actor.name, target_name=target.name,
                                note=reason)
             return await self._public(s, t)
@@ -349,6 +389,8 @@ class Lifecycle(DeskBase):
             kind = AuthorKind(author_kind)
         except ValueError as exc:
             raise InvalidInput(f"未知的消息作者类型：{author_kind}") from exc
+        if kind == AuthorKind.NOTE:
+            raise InvalidInput("内部备注不经此发送（add_note）：它不会转给企业。")
         now = self.now()
         async with self._tx() as s:
             t = await self._ticket(s, ticket_id)
@@ -371,6 +413,22 @@ class Lifecycle(DeskBase):
             msg = TicketMessage(ticket_id=t.id, author_kind=kind.value, author_tg_id=author_tg_id, text=text, created_at=now)  # type: ignore[arg-type]
             s.add(msg)
             t.updated_at = now
+            await s.flush()
+            return msg
+
+    async def add_note(self, ticket_id: int | str, staff_tg_id: int | None, text: str) -> TicketMessage:
+        """An internal note: kept with the ticket's messages for the staff who may act on it, audited, and
+        never queued to the enterprise (no outbox row), also on a closed ticket (a record for later)."""
+        text = self._text(text, "备注内容", MAX_TEXT)
+        now = self.now()
+        async with self._tx() as s:
+            t = await self._ticket(s, ticket_id)
+            actor = await self._staff_actor(s, staff_tg_id)
+            await self._require_act(s, actor, t)
+            msg = TicketMessage(ticket_id=t.id, author_kind=AuthorKind.NOTE.value, author_tg_id=staff_tg_id,  # type: ignore[arg-type]
+                                text=text, created_at=now)
+            s.add(msg)
+            self._audit(s, t, actor, "note", t.state, t.state, text[:200])
             await s.flush()
             return msg
 

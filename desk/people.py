@@ -26,7 +26,9 @@ from desk.models import (
 from desk.states import (
     AuthorKind,
     StaffRole,
+    TicketState,
 )
+from desk.visibility import colleague_may_take, staff_scope
 
 if TYPE_CHECKING:
     pass
@@ -92,21 +94,32 @@ class StaffAndEnterprises(DeskBase):
                 stmt = stmt.where(Staff.active == True)  # noqa: E712
             return [StaffPublic.model_validate(x.model_dump()) for x in (await s.exec(stmt)).all()]
 
-    async def handover_targets(self, ref: int | str, leader_tg_id: int) -> list[StaffPublic]:
-        """Whom a leader's 交办 picker offers for this ticket: the commissioners who cover its department
-        or a co-handling department, then the other leaders; never admins, the asker or the current
-        assignee. (The dashboard lists everyone, with departments, for the rarer cross-department case.)"""
+    async def handover_targets(self, ref: int | str, staff_tg_id: int) -> list[StaffPublic]:
+        """Whom the 转派 picker offers for this ticket — only people who may act on it; never admins, the
+        asker or the current assignee.
+
+        A leader (领导交办): the commissioners who cover its department or a co-handling department, then the
+        other leaders (the dashboard lists everyone, with departments, for the rarer cross-department case).
+        A commissioner (handover to a colleague): the other commissioners who share a department of the
+        ticket with them. An escalated ticket is the leaders' to hand on."""
         async with self.sessions() as s:
-            actor = await self._staff_actor(s, leader_tg_id)
-            if not actor.is_leader:
-                raise PermissionDenied("只有领导可以交办（改派）工单；如需其他部门协办，请点「升级」请领导协调。")
+            actor = await self._staff_actor(s, staff_tg_id)
             t = await self._ticket(s, ref)
-            wanted = {t.department, *t.co_departments} - {""}
+            if not actor.is_leader:
+                await self._require_act(s, actor, t)
+                if t.state == TicketState.ESCALATED:
+                    raise PermissionDenied(f"工单 {t.number} 已升级督办，只有领导可以交办（改派）。")
             rows = (await s.exec(select(Staff).where(Staff.active == True).order_by(Staff.name))).all()  # noqa: E712
-            others = [x for x in rows if x.tg_user_id != leader_tg_id and x.id != t.assignee_id]
-            chosen = [x for x in others
-                      if x.role == StaffRole.COMMISSIONER and wanted.intersection(x.departments or [])]
-            chosen += [x for x in others if x.role == StaffRole.LEADER]
+            others = [x for x in rows if x.tg_user_id != staff_tg_id and x.id != t.assignee_id]
+            if actor.is_leader:
+                wanted = {t.department, *t.co_departments} - {""}
+                chosen = [x for x in others
+                          if x.role == StaffRole.COMMISSIONER and wanted.intersection(x.departments or [])]
+                chosen += [x for x in others if x.role == StaffRole.LEADER]
+            else:
+                assert actor.staff is not None
+                giver = staff_scope(actor.staff)
+                chosen = [x for x in others if colleague_may_take(giver, staff_scope(x), t)]
             return [StaffPublic.model_validate(x.model_dump()) for x in chosen]
 
     async def get_staff(self, tg_user_id: int) -> StaffPublic | None:

@@ -95,3 +95,4 @@ class AuthorKind(StrEnum):
     ENTERPRISE = "enterprise"
     STAFF = "staff"
     SYSTEM = "system"
+    NOTE = "note"  # a staff member's internal note on a ticket: staff only, never relayed

@@ -37,6 +37,15 @@ def staff_scope(staff: Staff) -> StaffScope:
     return StaffScope(staff.id, str(staff.role), tuple(staff.departments or ()))
 
 
+def colleague_may_take(giver: StaffScope, taker: StaffScope, ticket: Ticket) -> bool:
+    """A commissioner's handover (转给同事): the taker is another commissioner who shares with the giver a
+    department of the ticket (its own or a co-handling one), so may act on it by that department."""
+    if taker.role != StaffRole.COMMISSIONER or taker.id == giver.id:
+        return False
+    ticket_departments = {ticket.department, *(ticket.co_departments or [])} - {""}
+    return bool(ticket_departments & set(giver.departments) & set(taker.departments))
+
+
 def may_act(actor: StaffScope, ticket: Ticket, enterprise_commissioner_id: int | None) -> bool:
     """Python form: `enterprise_commissioner_id` is the ticket's enterprise's commissioner (None if none)."""
     if actor.role == StaffRole.LEADER:

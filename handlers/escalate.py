@@ -53,10 +53,9 @@ async def start_from_button(update: Update, context: BotContext) -> int | None:
         elif last.get("id") == question_id and last.get("q"):
             # The question log is not written yet (it is batched); the owner's own last question is known.
             intake = {"question": last["q"], "department": last.get("department", ""), "question_id": question_id}
-        if intake:
-            if last.get("id") == question_id:
-                intake["service"] = last.get("service", "")
-                intake["department"] = last.get("department", "") or intake["department"]
+        if intake and last.get("id") == question_id:
+            intake["service"] = last.get("service", "")
+            intake["department"] = last.get("department", "") or intake["department"]
     return await _ask_matter(update, context, intake)
 
 

@@ -111,12 +111,14 @@ async def on_ticket_button(update: Update, context: BotContext) -> None:
     if action == "xfer":
         try:
             staff = await desk.handover_targets(ticket.id, uid)
-        except DeskError as exc:  # not a leader: say so at once, instead of a picker that is then refused
+        except DeskError as exc:  # not theirs to hand on: say so at once, instead of a picker that is then refused
             await answer_callback(update, _desk_error_text(exc), alert=True)
             return
         await answer_callback(update)
         if not staff:
-            await reply_text(update, context, texts.NO_TRANSFER_TARGET)
+            member = await context.services.staff_member(uid)
+            is_leader = member is not None and member.role == "leader"
+            await reply_text(update, context, texts.NO_TRANSFER_TARGET if is_leader else texts.NO_COLLEAGUE)
             return
         targets = [(s.tg_user_id, s.name) for s in staff]
         await reply_text(update, context, texts.PICK_TRANSFER,
@@ -153,14 +155,14 @@ async def on_followup_button(update: Update, context: BotContext) -> None:
 
 
 async def on_transfer(update: Update, context: BotContext) -> None:
-    """A 转派 target was picked: the desk lets leaders reassign (领导交办)."""
+    """A 转派 target was picked: a leader's 交办, or a commissioner's handover to a colleague."""
     parsed = keyboards.parse(update.callback_query.data if update.callback_query else None)
     if parsed is None:
         await answer_callback(update, texts.BAD_CALLBACK)
         return
     ticket_id, target = int(parsed.args[0]), int(parsed.args[1])
     try:
-        ticket = await context.services.desk.reassign(ticket_id, user_id(update), target)
+        ticket = await context.services.desk.hand_over(ticket_id, user_id(update), target)
     except DeskError as exc:
         await answer_callback(update, _desk_error_text(exc), alert=True)
         return
@@ -244,6 +246,31 @@ async def on_group_text(update: Update, context: BotContext) -> None:
     kick_outbox(context)
 
 
+async def add_note(update: Update, context: BotContext) -> None:
+    """/note 文本 in a ticket topic: an internal note on that ticket, never relayed to the enterprise."""
+    message = update.effective_message
+    if message is None:
+        return
+    ticket = await _ticket_for(context, message)
+    if ticket is None:
+        await reply_text(update, context, texts.NOTE_WHERE)
+        return
+    uid = user_id(update)
+    if await context.services.staff_member(uid) is None:
+        await reply_text(update, context, texts.STAFF_ONLY)
+        return
+    text = " ".join(context.args or []).strip()
+    if not text:
+        await reply_text(update, context, texts.NOTE_USAGE)
+        return
+    try:
+        await context.services.desk.add_note(ticket.id, uid, text)
+    except DeskError as exc:
+        await reply_text(update, context, _desk_error_text(exc))
+        return
+    await reply_text(update, context, texts.NOTE_SAVED.format(number=ticket.number))
+
+
 async def on_group_attachment(update: Update, context: BotContext) -> None:
     """A photo/file/voice staff post in a ticket topic: recorded on the ticket, copied to the enterprise."""
     message = update.effective_message
@@ -286,6 +313,7 @@ def handlers(settings: Settings) -> list[Any]:
         CommandHandler("queue", queue),
         CommandHandler("overdue", overdue),
         CommandHandler("cancel", cancel_note, filters=staff_chat),
+        CommandHandler("note", add_note, filters=staff_chat),
         CallbackQueryHandler(on_ticket_button, pattern=keyboards.TK),
         CallbackQueryHandler(on_transfer, pattern=keyboards.XF),
         CallbackQueryHandler(on_followup_button, pattern=keyboards.FU),

@@ -154,6 +154,9 @@ ASK_HINT_WITH_TICKET = "提示：您有未办结的工单，文字消息会转�
 
 # ---------------------------------------------------------------- staff side
 STAFF_ONLY = "抱歉，这个功能只对登记的服务专员开放。"
+NOTE_SAVED = "已记为工单 {number} 的内部备注（仅工作人员可见，不会发给企业）。"
+NOTE_USAGE = "用法：在工单话题里发送 /note 备注内容（内部备注不会发给企业）。"
+NOTE_WHERE = "请在工单的话题里（或回复工单消息）使用 /note，以便记到对应工单。"
 ADMIN_ONLY = "抱歉，这个功能只对管理员开放。"
 NOT_YOUR_DEPARTMENT = "这张工单不在您负责的部门范围内。"
 TICKET_CARD = (
@@ -183,6 +186,7 @@ ASK_RESOLVE_NOTE = "请在本话题回复办结说明（下一条消息作为办
 ASK_UPGRADE_NOTE = "请在本话题回复升级原因（下一条消息作为升级原因），或发送 /cancel 取消。"
 PICK_TRANSFER = "转派给："
 NO_TRANSFER_TARGET = "没有负责该部门的其他专员或领导可交办；如需交办给其他部门的人员，请在网页工作台操作。"
+NO_COLLEAGUE = "没有与您同部门、可接手这张工单的其他专员；需要其他部门办理，请点「升级」由领导交办。"
 ACTION_DONE = "已处理：{what}（工单 {number}，状态：{state}）。"
 FROM_ENTERPRISE = "【企业 {enterprise}】\n{text}"
 NOT_A_TICKET_TOPIC = "这里不是工单话题；请在对应工单的话题里回复。"
@@ -300,5 +304,6 @@ COMMANDS_ENTERPRISE: tuple[tuple[str, str], ...] = (
 COMMANDS_STAFF: tuple[tuple[str, str], ...] = (
     ("queue", "待办工单"),
     ("overdue", "超期工单"),
+    ("note", "内部备注（不发给企业）"),
     ("cancel", "取消当前操作"),
 )

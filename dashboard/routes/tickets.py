@@ -12,6 +12,7 @@ from dashboard import queries
 from dashboard.csrf import verify_csrf
 from dashboard.deps import SessionDep, StateDep, TicketStaff
 from desk import notices
+from desk.errors import DeskError
 from desk.models import Enterprise
 from desk.overdue import accept_late, handle_late
 from desk.states import TicketState
@@ -53,8 +54,10 @@ ACTION_AUDIT_LABELS = {
     "enterprise_register": "企业登记",
     "staff_add": "添加工作人员",
     "staff_remove": "停用工作人员",
+    "note": "内部备注",
+    "handover": "转给同事",
 }
-AUTHOR_LABELS = {"enterprise": "企业", "staff": "工作人员", "system": "系统"}
+AUTHOR_LABELS = {"enterprise": "企业", "staff": "工作人员", "system": "系统", "note": "内部备注（仅工作人员可见）"}
 
 
 def _flash(request: Request) -> str:
@@ -96,6 +99,7 @@ async def queue(
         request,
         "queue.html",
         {
+            "bulk_targets": await queries.bulk_targets(session, user),
             "user": user,
             "nav": "queue",
             "flash": _flash(request),
@@ -142,12 +146,18 @@ async def ticket_page(
             "messages": messages,
             "audit": audit,
             "ratings": ratings,
+            "followups": await queries.ticket_followups(session, ticket_id),
             "outbox": outbox,
             "audit_labels": ACTION_AUDIT_LABELS,
             "author_labels": AUTHOR_LABELS,
             "state_labels": {s.value: s.label for s in TicketState},
             "all_departments": await queries.known_departments(session),
             "assignable": await queries.assignable_staff(session) if user.is_leader else [],
+            # A commissioner's 转给同事 picker, for the ticket they hold (or nobody holds yet): only colleagues
+            # who may act on it.
+            "colleagues": await desk.handover_targets(ticket_id, user.tg_user_id)
+            if not user.is_leader and ticket.state not in ("closed", "resolved", "escalated")
+            and ticket.assignee_tg_id in (None, user.tg_user_id) else [],
         },
     )
 
@@ -176,6 +186,17 @@ async def reply(
         ticket_id,
         "回复已保存，将由机器人发送给企业。",
         lambda: state.desk.add_message(ticket_id, "staff", user.tg_user_id, text),
+    )
+
+
+@actions.post("/note")
+async def add_note(
+    request: Request, ticket_id: int, state: StateDep, user: TicketStaff, text: TextField
+) -> Response:
+    # Stored with the messages but never queued to the enterprise.
+    return await _act(
+        request, ticket_id, "内部备注已保存（仅工作人员可见，不会发给企业）。",
+        lambda: state.desk.add_note(ticket_id, user.tg_user_id, text),
     )
 
 
@@ -256,6 +277,22 @@ async def reassign(
     )
 
 
+@actions.post("/handover")
+async def hand_over(
+    request: Request,
+    ticket_id: int,
+    state: StateDep,
+    user: TicketStaff,
+    to_staff: Annotated[int, Form()],
+    reason: Annotated[str, Form(max_length=1000)] = "",
+) -> Response:
+    # A commissioner hands a ticket to a colleague of the same department (the desk checks who may take it).
+    return await _act(
+        request, ticket_id, "已转给同事。",
+        lambda: state.desk.hand_over(ticket_id, user.tg_user_id, to_staff, reason.strip()),
+    )
+
+
 @actions.post("/close")
 async def close(
     request: Request, ticket_id: int, state: StateDep, user: TicketStaff, note: TextField
@@ -266,6 +303,72 @@ async def close(
 
 
 router.include_router(actions)
+
+
+MAX_BULK = 100
+
+
+@router.post("/bulk", dependencies=[Depends(verify_csrf)])
+async def bulk(
+    request: Request,
+    state: StateDep,
+    user: TicketStaff,
+    action: Annotated[str, Form(max_length=16)],
+    ticket: Annotated[list[int], Form()] = [],  # noqa: B006 (FastAPI reads the default, never mutates it)
+    to_staff: Annotated[int | None, Form()] = None,
+) -> Response:
+    """Claim, hand over (commissioners) or 交办 (leaders) several tickets at once: each is one desk call with
+    the desk's own checks; what one refuses is listed and the others go ahead."""
+    desk = state.desk
+    if action not in ("claim", "handover") or (action == "handover" and to_staff is None):
+        request.session["flash"] = "请选择要做的操作（认领或转交）及转交对象。"
+        return RedirectResponse("/queue", status_code=303)
+    ids = list(dict.fromkeys(ticket))[:MAX_BULK]
+    if not ids:
+        request.session["flash"] = "请先勾选工单。"
+        return RedirectResponse("/queue", status_code=303)
+    done: list[str] = []
+    refused: list[str] = []
+    for ticket_id in ids:
+        try:
+            if action == "claim":
+                t = await desk.claim(ticket_id, user.tg_user_id)
+            else:
+                assert to_staff is not None
+                t = await desk.hand_over(ticket_id, user.tg_user_id, to_staff)
+            done.append(t.number or str(ticket_id))
+        except DeskError as exc:
+            refused.append(f"{ticket_id}：{exc.message}")
+    what = "认领" if action == "claim" else ("交办" if user.is_leader else "转交")
+    summary = f"已{what} {len(done)} 张工单" + (f"（{'、'.join(done)}）" if done else "") + "。"
+    if refused:
+        summary += f"{len(refused)} 张未能处理：" + "；".join(refused[:10])
+    request.session["flash"] = summary
+    return RedirectResponse("/queue", status_code=303)
+
+
+@router.get("/followups")
+async def followups(
+    request: Request, state: StateDep, session: SessionDep, user: TicketStaff, done: int = 0
+) -> Response:
+    """回访 tasks on the tickets this person may act on, with their deadlines; done ones on request."""
+    rows = await queries.followup_tasks(session, user, now=state.clock.now(), open_only=not done)
+    return state.templates.TemplateResponse(
+        request, "followups.html",
+        {"user": user, "nav": "followups", "rows": rows, "done": bool(done), "flash": _flash(request)},
+    )
+
+
+@router.post("/followups/{followup_id}/done", dependencies=[Depends(verify_csrf)])
+async def complete_followup(
+    request: Request, followup_id: int, state: StateDep, user: TicketStaff, note: TextField,
+    back: Annotated[str, Form(max_length=200)] = "",
+) -> Response:
+    """Record the 回访 (the same desk call as 记录回访 in the staff topic); back to the list or the ticket."""
+    await state.desk.complete_followup(followup_id, user.tg_user_id, note)
+    request.session["flash"] = "回访记录已保存。"
+    target = back if back.startswith("/tickets/") and back[len("/tickets/"):].isdigit() else "/followups"
+    return RedirectResponse(target, status_code=303)
 
 
 @router.get("/overdue")

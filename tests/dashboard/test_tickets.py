@@ -244,3 +244,153 @@ def test_ticket_page_shows_the_registered_enterprise(app_client: TestClient, db:
     sign_in(app_client, 1001)
     html = app_client.get(f"/tickets/{t.id}").text
     assert ent.name in html and "91110000600037341L" in html and "餐饮" in html and "13800000000" in html
+
+
+def test_internal_note_is_kept_for_staff_marked_apart_and_never_queued_to_the_enterprise(
+    app_client: TestClient, db: Db
+) -> None:
+    db.staff(1001, "王专员", departments=[MARKET])
+    db.staff(1002, "赵专员", departments=[TAX])
+    t = db.ticket()
+    sign_in(app_client, 1001)
+    before = len(db.all(select(Notification).where(Notification.ticket_id == t.id)))
+
+    # a note before anyone claimed it, and another after the reply: neither reaches the enterprise
+    r = _post(app_client, f"/tickets/{t.id}/note", text="企业上月也反映过同类问题，注意核对窗口登记。")
+    assert r.status_code == 303
+    _post(app_client, f"/tickets/{t.id}/claim")
+    _post(app_client, f"/tickets/{t.id}/reply", text="您好，正在核实。")
+    _post(app_client, f"/tickets/{t.id}/note", text="已电话联系窗口负责人")
+    queued = db.all(select(Notification).where(Notification.ticket_id == t.id))
+    assert not any("核对窗口登记" in str(n.payload) or "电话联系窗口负责人" in str(n.payload) for n in queued)
+    enterprise_rows = [n for n in queued[before:] if n.audience == "enterprise"]
+    assert [n.kind for n in enterprise_rows] == ["claimed", "staff_message"]
+
+    notes = db.all(select(TicketMessage).where(TicketMessage.ticket_id == t.id, TicketMessage.author_kind == "note"))
+    assert [n.text for n in notes] == ["企业上月也反映过同类问题，注意核对窗口登记。", "已电话联系窗口负责人"]
+    html = app_client.get(f"/tickets/{t.id}").text
+    assert html.count('class="msg note"') == 2 and "内部备注（仅工作人员可见）" in html
+    assert 'class="msg staff"' in html  # the reply is marked as a reply, not as a note
+    actions = [a.action for a in db.all(select(AuditEntry).where(AuditEntry.ticket_id == t.id))]
+    assert actions.count("note") == 2
+
+    # another department's commissioner can neither read nor write them
+    sign_in(app_client, 1002)
+    assert app_client.get(f"/tickets/{t.id}").status_code == 403
+    r = _post(app_client, f"/tickets/{t.id}/note", text="越权备注")
+    assert r.status_code == 403
+    assert not db.all(select(TicketMessage).where(TicketMessage.text == "越权备注"))
+    r = _post(app_client, f"/tickets/{t.id}/note", text="   ")
+    assert r.status_code in (400, 403, 422)
+
+
+def test_handover_to_a_colleague_lists_only_those_who_may_act(app_client: TestClient, db: Db) -> None:
+    db.staff(1001, "王专员", departments=[MARKET])
+    db.staff(1002, "陈专员", departments=[MARKET])
+    db.staff(1003, "赵专员", departments=[TAX])
+    db.staff(2001, "李局长", role="leader")
+    t = db.ticket()
+    sign_in(app_client, 1001)
+    _post(app_client, f"/tickets/{t.id}/claim")
+    page = app_client.get(f"/tickets/{t.id}").text
+    picker = page.split('id="handover-to"')[1].split("</select>")[0]
+    assert "陈专员" in picker and "赵专员" not in picker and "李局长" not in picker and "王专员" not in picker
+
+    r = _post(app_client, f"/tickets/{t.id}/handover", to_staff="1003")  # another department: refused
+    assert r.status_code == 403 and "同部门" in r.text
+    assert db.get(Ticket, t.id).assignee_id == db.desk_staff_id(1001)
+    r = _post(app_client, f"/tickets/{t.id}/handover", to_staff="1002", reason="陈专员熟悉餐饮许可")
+    assert r.status_code == 303
+    assert db.get(Ticket, t.id).assignee_id == db.desk_staff_id(1002)
+    audit = db.all(select(AuditEntry).where(AuditEntry.ticket_id == t.id, AuditEntry.action == "handover"))
+    assert len(audit) == 1 and "陈专员熟悉餐饮许可" in audit[0].reason
+    assert "转给同事" in app_client.get(f"/tickets/{t.id}").text  # the audit trail says it in Chinese
+    # no longer the holder: no picker, and a forged post is refused
+    assert 'id="handover-to"' not in app_client.get(f"/tickets/{t.id}").text
+    r = _post(app_client, f"/tickets/{t.id}/handover", to_staff="1001")
+    assert r.status_code == 403
+    assert db.get(Ticket, t.id).assignee_id == db.desk_staff_id(1002)
+
+
+def test_followup_tasks_are_listed_with_deadlines_and_completed_with_a_note(
+    app_client: TestClient, db: Db, clock: FakeClock
+) -> None:
+    from desk.models import FollowUp
+
+    db.staff(1001, "王专员", departments=[MARKET])
+    db.staff(1003, "赵专员", departments=[TAX])
+    t = db.ticket()
+    db.run(db.desk.claim(t.id, 1001))
+    db.run(db.desk.resolve(t.id, 1001, "许可证已核发"))
+    db.run(db.desk.rate(t.id, 555, "不满意", "窗口态度不好"))  # unhappy: reopened with a 回访 task
+    (task,) = db.all(select(FollowUp).where(FollowUp.ticket_id == t.id))
+
+    sign_in(app_client, 1001)
+    page = app_client.get("/followups").text
+    assert t.number in page and "回访时限" in page and "回访超期" not in page
+    clock.advance(timedelta(days=30))
+    app_client.cookies.clear()  # a month later: signed in again
+    sign_in(app_client, 1001)
+    assert "回访超期" in app_client.get("/followups").text  # past its deadline: marked
+    ticket_page = app_client.get(f"/tickets/{t.id}").text
+    assert "待回访" in ticket_page and f"/followups/{task.id}/done" in ticket_page
+
+    # another department sees no task and cannot complete it
+    app_client.cookies.clear()
+    sign_in(app_client, 1003)
+    assert t.number not in app_client.get("/followups").text
+    r = _post(app_client, f"/followups/{task.id}/done", note="越权回访")
+    assert r.status_code == 403 and db.get(FollowUp, task.id).done_at is None
+
+    app_client.cookies.clear()
+    sign_in(app_client, 1001)
+    r = _post(app_client, f"/followups/{task.id}/done", note="   ")
+    assert r.status_code in (400, 422) and db.get(FollowUp, task.id).done_at is None
+    r = _post(app_client, f"/followups/{task.id}/done", note="已电话回访，企业表示理解。", back=f"/tickets/{t.id}")
+    assert r.status_code == 303 and r.headers["location"] == f"/tickets/{t.id}"
+    done = db.get(FollowUp, task.id)
+    assert done.done_at is not None and done.note == "已电话回访，企业表示理解。"
+    assert t.number not in app_client.get("/followups").text
+    assert "已电话回访" in app_client.get("/followups?done=1").text
+    r = _post(app_client, f"/followups/{task.id}/done", note="再记一次")
+    assert r.status_code in (400, 409) and db.get(FollowUp, task.id).note == "已电话回访，企业表示理解。"
+
+
+def test_bulk_claim_and_handover_each_checked_by_the_desk(app_client: TestClient, db: Db) -> None:
+    db.staff(1001, "王专员", departments=[MARKET])
+    db.staff(1002, "陈专员", departments=[MARKET])
+    db.staff(1003, "赵专员", departments=[TAX])
+    db.staff(2001, "李局长", role="leader")
+    mine = [db.ticket(title=f"餐饮许可 {i}") for i in range(3)]
+    other = db.ticket(title="税务登记问题", department=TAX)
+    sign_in(app_client, 1001)
+    queue = app_client.get("/queue").text
+    assert 'form="bulk"' in queue and "陈专员" in queue.split('id="bulk"')[1] and "赵专员" not in queue.split('id="bulk"')[1]
+
+    page = app_client.get("/queue")
+    r = app_client.post("/bulk", data={"csrf_token": csrf_of(page.text), "action": "claim",
+                                       "ticket": [str(t.id) for t in mine] + [str(other.id)]}, follow_redirects=True)
+    assert "已认领 3 张工单" in r.text and "1 张未能处理" in r.text
+    assert all(db.get(Ticket, t.id).accepted_at is not None for t in mine)
+    assert db.get(Ticket, other.id).state == "new"  # another department's: refused, unchanged
+
+    page = app_client.get("/queue")
+    r = app_client.post("/bulk", data={"csrf_token": csrf_of(page.text), "action": "handover", "to_staff": "1002",
+                                       "ticket": [str(mine[0].id), str(mine[1].id)]}, follow_redirects=True)
+    assert "已转交 2 张工单" in r.text
+    assert {db.get(Ticket, t.id).assignee_id for t in mine[:2]} == {db.desk_staff_id(1002)}
+    page = app_client.get("/queue")
+    r = app_client.post("/bulk", data={"csrf_token": csrf_of(page.text), "action": "handover", "to_staff": "1003",
+                                       "ticket": [str(mine[2].id)]}, follow_redirects=True)
+    assert "未能处理" in r.text and db.get(Ticket, mine[2].id).assignee_id == db.desk_staff_id(1001)
+    r = app_client.post("/bulk", data={"action": "claim", "ticket": [str(other.id)]}, follow_redirects=False)
+    assert r.status_code == 403  # no CSRF token: nothing done
+
+    # a leader 交办 several across departments
+    app_client.cookies.clear()
+    sign_in(app_client, 2001)
+    page = app_client.get("/queue")
+    r = app_client.post("/bulk", data={"csrf_token": csrf_of(page.text), "action": "handover", "to_staff": "1003",
+                                       "ticket": [str(other.id), str(mine[2].id)]}, follow_redirects=True)
+    assert "已交办 2 张工单" in r.text
+    assert db.get(Ticket, other.id).assignee_id == db.desk_staff_id(1003)

@@ -354,8 +354,41 @@ async def test_the_handover_picker_offers_only_people_who_may_act(staffed: Desk)
     assert names == ["李专员", "钱副局长"]
     await desk.add_department(number, LEADER, "税务局")  # co-handling brings its commissioner in
     assert "王专员" in [s.name for s in await desk.handover_targets(number, LEADER)]
+    # A commissioner's picker: colleagues sharing a department of the ticket — not 王专员, who co-handles
+    # through 税务局, a department 张专员 does not cover — and no leaders.
+    assert [s.name for s in await desk.handover_targets(number, COMMISSIONER_A)] == ["李专员"]
+    await desk.escalate(number, COMMISSIONER_A, "需领导协调")
     with pytest.raises(PermissionDenied, match="只有领导可以交办"):
-        await desk.handover_targets(number, COMMISSIONER_A)  # commissioners are told at once, no picker
+        await desk.handover_targets(number, COMMISSIONER_A)  # escalated: the leaders' to hand on
+
+
+async def test_a_commissioner_hands_a_ticket_to_a_colleague_of_the_same_department(staffed: Desk) -> None:
+    """handover: audited, the staff topic told, the colleague may act on it; another department, a ticket
+    someone else holds, or an escalated one are refused and change nothing."""
+    from sqlmodel import select
+
+    from desk.models import AuditEntry, Notification
+
+    desk = staffed
+    number = await _new_ticket(desk)
+    with pytest.raises(PermissionDenied, match="不是与您同部门"):
+        await desk.hand_over(number, COMMISSIONER_A, COMMISSIONER_OTHER)  # 税务局: not a colleague here
+    before = (await desk.get_ticket(number)).state
+    t = await desk.hand_over(number, COMMISSIONER_A, COMMISSIONER_B, "李专员熟悉餐饮许可")
+    assert t.assignee_name == "李专员" and before == "new" and t.state == "assigned"
+    # now 李专员 holds it: 张专员 can no longer hand it on, 李专员 can hand it back
+    with pytest.raises(PermissionDenied, match="只有承办人或领导"):
+        await desk.hand_over(number, COMMISSIONER_A, COMMISSIONER_B)
+    t = await desk.hand_over(number, COMMISSIONER_B, COMMISSIONER_A)
+    assert t.assignee_name == "张专员"
+    async with desk.sessions() as s:
+        actions = [a.action for a in (await s.exec(select(AuditEntry).where(AuditEntry.ticket_id == t.id))).all()]
+        told = [n.payload.get("target_name") for n in (await s.exec(
+            select(Notification).where(Notification.ticket_id == t.id, Notification.kind == "reassigned"))).all()]
+    assert actions.count("handover") == 2 and told == ["李专员", "张专员"]
+    # a leader's 交办 still crosses departments
+    t = await desk.hand_over(number, LEADER, COMMISSIONER_OTHER, "税务问题")
+    assert t.assignee_name == "王专员"
 
 
 async def test_a_ticket_named_by_alias_reaches_the_canonical_departments_commissioner(desk: Desk) -> None:

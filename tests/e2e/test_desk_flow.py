@@ -474,3 +474,60 @@ async def test_a_followup_is_recorded_from_its_notice_in_the_topic(bot: RunningB
     # Pressed again: there is nothing left to record.
     cb = commissioner.press(notice, "记录回访")
     assert "没有待完成的回访任务" in (await api.wait_callback_answer(cb)).text
+
+
+async def test_an_internal_note_in_the_topic_never_reaches_the_enterprise(bot: RunningBot) -> None:
+    """/note in a ticket topic is kept on the ticket for staff; the owner's chat at the Bot API server gets
+    nothing of it, while a normal message in the same topic is relayed."""
+    api = bot.api
+    owner = bot.user(611, "钱老板")
+    commissioner = bot.user(COMMISSIONER_ID, "李专员")
+    confirmation = await escalate_via_intake(bot, owner, "我的环评拖了三个月没人管")
+    number = confirmation.text.split("工单号 ")[1].split("。")[0]
+    card = await api.wait_for(lambda e: e.chat_id == STAFF_GROUP and number in e.text and bool(e.buttons()))
+    topic = api.topics[-1]
+    commissioner.press(card, "认领")
+    await owner.expect("受理")
+
+    commissioner.send("/note 企业去年同一事项投诉过两次，先核对环评受理编号", chat_id=STAFF_GROUP,
+                      thread_id=topic.thread_id)
+    saved = await commissioner.expect("内部备注", chat_id=STAFF_GROUP, thread_id=topic.thread_id)
+    assert number in saved.text and "不会发给企业" in saved.text
+    commissioner.send("/note", chat_id=STAFF_GROUP, thread_id=topic.thread_id)
+    assert "用法" in (await commissioner.expect("/note", chat_id=STAFF_GROUP, thread_id=topic.thread_id)).text
+    # a stranger in the group cannot leave one
+    outsider = bot.user(7_777, "路人")
+    outsider.send("/note 冒充备注", chat_id=STAFF_GROUP, thread_id=topic.thread_id)
+    await outsider.expect(texts.STAFF_ONLY, chat_id=STAFF_GROUP, thread_id=topic.thread_id)
+
+    commissioner.send("您好，请提供环评受理编号。", chat_id=STAFF_GROUP, thread_id=topic.thread_id)
+    await owner.expect("环评受理编号")  # the relay still works; everything before it was delivered too
+    to_owner = [e.text for e in api.events if e.chat_id == owner.user_id]
+    assert not any("投诉过两次" in text or "冒充备注" in text for text in to_owner)
+    ticket = await bot.services.desk.get_ticket(number)
+    notes = [m.text for m in await bot.services.desk.messages(ticket.id) if m.author_kind == "note"]
+    assert notes == ["企业去年同一事项投诉过两次，先核对环评受理编号"]
+
+
+async def test_a_commissioner_hands_a_ticket_to_a_colleague_in_the_topic(bot: RunningBot) -> None:
+    """handover from Telegram: 转派 offers only colleagues of the same department; the pick is done."""
+    api = bot.api
+    owner = bot.user(612, "孙老板")
+    commissioner = bot.user(COMMISSIONER_ID, "李专员")
+    confirmation = await escalate_via_intake(bot, owner, "我的环评拖了三个月没人管")
+    number = confirmation.text.split("工单号 ")[1].split("。")[0]
+    card = await api.wait_for(lambda e: e.chat_id == STAFF_GROUP and number in e.text and bool(e.buttons()))
+    commissioner.press(card, "认领")
+    await owner.expect("受理")
+    commissioner.press(card, "转派")  # nobody else covers 生态环境局 yet
+    await api.wait_for(lambda e: e.chat_id == STAFF_GROUP and "没有与您同部门" in e.text)
+
+    await bot.services.desk.add_staff(7003, "钱专员", "commissioner", ["示范市生态环境局"], by_tg_id=None)
+    commissioner.press(card, "转派")
+    picker = await api.wait_for(lambda e: e.chat_id == STAFF_GROUP and "转派给" in e.text)
+    assert [label for label, _ in picker.buttons()] == ["钱专员"]  # not 赵专员 (公安局), not the leader
+    cb = commissioner.press(picker, "钱专员")
+    assert "已处理：转派" in (await api.wait_callback_answer(cb)).text
+    ticket = await bot.services.desk.get_ticket(number)
+    assert ticket.assignee_name == "钱专员"
+    await api.wait_for(lambda e: e.chat_id == STAFF_GROUP and "交办给 钱专员" in e.text)
