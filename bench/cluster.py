@@ -98,7 +98,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--chats", type=int, default=500)
     parser.add_argument("--workers", type=int, default=3)
-    parser.add_argument("--spread", type=float, default=60.0, help="seconds over which the chats start")
+    parser.add_argument("--spread", type=float, default=150.0, help="seconds over which the chats start")
     parser.add_argument("--kill-after", type=float, default=15.0, help="seconds into the fault run")
     parser.add_argument("--owners", type=int, default=40, help="owners asking at once in the throughput run")
     parser.add_argument("--throughput-s", type=float, default=60.0)

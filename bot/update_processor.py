@@ -200,11 +200,12 @@ async def _load_conversations(app: Application[Any, Any, Any, Any, Any, Any], pe
 
 STALLED_AFTER = timedelta(seconds=30)
 # Telegram keeps at most 40 webhook posts in flight (setWebhook max_connections): an update more than that
-# many numbers back has arrived or is being retried. How long to wait for one that has not arrived: long
-# enough for a few retries of a post a dying worker dropped (the cluster test saw 3 s not suffice during a
-# rolling restart on 2 busy cores). A number that never comes stalls this worker's updates once, this long.
+# many numbers back has arrived or is being retried. How long to wait for one that has not arrived: longer
+# than nginx takes to give a post a stopping worker holds to the next worker (proxy_read_timeout 5 s, up to
+# 3 tries: deploy/nginx/zhitong-locations.conf); the fault runs saw 3 s and 10 s not suffice. A number that
+# never comes stalls this worker's updates once, this long.
 GAP_WINDOW = 40
-GAP_WAIT_S = 10.0
+GAP_WAIT_S = 20.0
 
 
 async def drain_stalled_chats(processor: PerChatUpdateProcessor, journal: UpdateJournal) -> int:

@@ -1,5 +1,5 @@
 """Three webhook workers behind Debian's nginx (round-robin, no stickiness), sharing PostgreSQL, a Chroma
-server and Redis, while 500 owners file intakes: one worker is SIGKILLed mid-burst and restarted, then all
+server and Redis, while 500 owners file intakes (started over 150 s): one worker is SIGKILLed mid-burst and restarted, then all
 three are restarted one by one. Nothing may be lost, duplicated or reordered; a message may repeat only
 for an update that a second worker handled (the at-least-once window, README *Scale-out*).
 
@@ -26,7 +26,9 @@ async def test_cluster_loses_and_duplicates_nothing_through_a_kill_and_a_rolling
             cluster = Cluster(tmp_path / "cluster", api, database_url, workers=3)
             await cluster.start()
             try:
-                fault = await fault_run(cluster, chats=CHATS, spread_s=60, first_user=6_000_000, kill_after_s=15)
+                # 500 intakes started over 150 s: ~25 updates/s, within what the cluster answers on 2 cores
+                # (README: ~32-39/s) even while one worker restarts — faults, not overload, are tested here.
+                fault = await fault_run(cluster, chats=CHATS, spread_s=150, first_user=6_000_000, kill_after_s=15)
                 await settle(database_url)
                 report = fault_report(api, database_url, fault.runs)
             finally:
