@@ -263,33 +263,43 @@ async def _step(owner: FakeUser, run: ChatRun, name: str, contains: str | Callab
 
 
 async def intake_chat(api: BotApiServer, user_id: int, *, start_after: float, timeout: float = 240.0,  # noqa: ASYNC109
-                      rng: random.Random) -> ChatRun:
+                      rng: random.Random, think_s: tuple[float, float] = (0.0, 0.0)) -> ChatRun:
     """Ask; 转人工; take the question as the matter; press a reason and type the detail at once; confirm;
-    ask again. Every reply is awaited before the next step, except the pair sent together."""
+    ask again. Every reply is awaited before the next step, except the pair sent together; ``think_s`` is
+    the owner's pause before each step (reading the reply), so many intakes are in progress at once."""
     owner = FakeUser(api, user_id, first_name=f"业主{user_id}")
     run = ChatRun(user_id)
     await asyncio.sleep(start_after)
+
+    async def think() -> None:
+        await asyncio.sleep(rng.uniform(*think_s))
+
     first, second = rng.sample(QUESTIONS, 2)  # two different questions: a repeat would be a repeated answer
     try:
         asked = time.monotonic()
         owner.send(first)
         answer = await _step(owner, run, "answer", lambda e: bool(e.buttons()), timeout)
         run.latencies.append(time.monotonic() - asked)
+        await think()
         owner.press(answer, texts.BTN_ESCALATE)
         prompt = await _step(owner, run, "step1", "第 1 步", timeout)
+        await think()
         if any(texts.BTN_USE_QUESTION in label for label, _ in prompt.buttons()):
             owner.press(prompt, texts.BTN_USE_QUESTION)
         else:  # the bot did not offer the question (see ChatRun.typed_matter): type it, as an owner would
             run.typed_matter = True
             owner.send(first)
         reasons = await _step(owner, run, "step2", "第 2 步", timeout)
+        await think()
         owner.press(reasons, "超时")
         owner.send(DETAIL)  # at once: the two updates race to two workers
         await _step(owner, run, "step3", "第 3 步", timeout)
         summary = await _step(owner, run, "summary", "请确认提交", timeout)
+        await think()
         owner.press(summary, "确认提交")
         confirmation = await _step(owner, run, "ticket", "工单号", timeout)
         run.ticket_number = next((w for w in confirmation.text.split() if w.startswith("BC-")), "")
+        await think()
         asked = time.monotonic()
         owner.send(second)
         await _step(owner, run, "answer2", lambda e: bool(e.buttons()) and "工单号" not in e.text, timeout)
@@ -447,8 +457,10 @@ async def fault_run(cluster: Cluster, *, chats: int, spread_s: float, first_user
     rng = random.Random(first_user)
     started = time.monotonic()
     offsets = [rng.uniform(0, spread_s) for _ in range(chats)]
+    # Owners read each reply for 1–4 s before the next step: an intake takes ~15 s, so dozens are in
+    # progress whenever a worker is killed or restarted.
     tasks = [asyncio.create_task(intake_chat(cluster.api, first_user + i, start_after=offsets[i],
-                                             rng=random.Random(first_user + i)))
+                                             rng=random.Random(first_user + i), think_s=(1.0, 4.0)))
              for i in range(chats)]
 
     def in_flight() -> int:
