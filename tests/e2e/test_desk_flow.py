@@ -33,6 +33,16 @@ async def escalate_via_intake(bot: RunningBot, owner: FakeUser, question: str) -
     return await owner.expect("工单号")
 
 
+async def claimed_ticket(bot: RunningBot, owner: FakeUser, commissioner: FakeUser) -> tuple[str, BotEvent]:
+    """An intake filed by ``owner`` and claimed by ``commissioner``: (ticket number, its staff card)."""
+    confirmation = await escalate_via_intake(bot, owner, "我的环评拖了三个月没人管")
+    number = confirmation.text.split("工单号 ")[1].split("。")[0]
+    card = await bot.api.wait_for(lambda e: e.chat_id == STAFF_GROUP and number in e.text and bool(e.buttons()))
+    commissioner.press(card, "认领")
+    await owner.expect("受理")
+    return number, card
+
+
 async def test_full_loop_from_question_to_rating(bot: RunningBot) -> None:
     api = bot.api
     owner = bot.user(601, "周老板")
@@ -482,12 +492,8 @@ async def test_an_internal_note_in_the_topic_never_reaches_the_enterprise(bot: R
     api = bot.api
     owner = bot.user(611, "钱老板")
     commissioner = bot.user(COMMISSIONER_ID, "李专员")
-    confirmation = await escalate_via_intake(bot, owner, "我的环评拖了三个月没人管")
-    number = confirmation.text.split("工单号 ")[1].split("。")[0]
-    card = await api.wait_for(lambda e: e.chat_id == STAFF_GROUP and number in e.text and bool(e.buttons()))
+    number, _card = await claimed_ticket(bot, owner, commissioner)
     topic = api.topics[-1]
-    commissioner.press(card, "认领")
-    await owner.expect("受理")
 
     commissioner.send("/note 企业去年同一事项投诉过两次，先核对环评受理编号", chat_id=STAFF_GROUP,
                       thread_id=topic.thread_id)
@@ -514,11 +520,7 @@ async def test_a_commissioner_hands_a_ticket_to_a_colleague_in_the_topic(bot: Ru
     api = bot.api
     owner = bot.user(612, "孙老板")
     commissioner = bot.user(COMMISSIONER_ID, "李专员")
-    confirmation = await escalate_via_intake(bot, owner, "我的环评拖了三个月没人管")
-    number = confirmation.text.split("工单号 ")[1].split("。")[0]
-    card = await api.wait_for(lambda e: e.chat_id == STAFF_GROUP and number in e.text and bool(e.buttons()))
-    commissioner.press(card, "认领")
-    await owner.expect("受理")
+    number, card = await claimed_ticket(bot, owner, commissioner)
     commissioner.press(card, "转派")  # nobody else covers 生态环境局 yet
     await api.wait_for(lambda e: e.chat_id == STAFF_GROUP and "没有与您同部门" in e.text)
 
