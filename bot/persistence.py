@@ -154,20 +154,20 @@ class SqlPersistence(BasePersistence[dict[Any, Any], dict[Any, Any], dict[Any, A
         return found
 
     async def refresh_user_data(self, user_id: int, user_data: dict[Any, Any]) -> None:
-        if not self.shared and user_id in self._loaded_users:
-            return
-        stored = await self._load(TgUserData, user_id)
-        self._loaded_users.add(user_id)
-        user_data.clear()
-        user_data.update(stored)
+        await self._refresh(TgUserData, user_id, user_data, self._loaded_users)
 
     async def refresh_chat_data(self, chat_id: int, chat_data: dict[Any, Any]) -> None:
-        if not self.shared and chat_id in self._loaded_chats:
+        await self._refresh(TgChatData, chat_id, chat_data, self._loaded_chats)
+
+    async def _refresh(self, model: type[TgUserData] | type[TgChatData], ident: int, target: dict[Any, Any],
+                       loaded: set[int]) -> None:
+        """Replace ``target`` by the stored value: every time when shared, once per id when alone."""
+        if not self.shared and ident in loaded:
             return
-        stored = await self._load(TgChatData, chat_id)
-        self._loaded_chats.add(chat_id)
-        chat_data.clear()
-        chat_data.update(stored)
+        stored = await self._load(model, ident)
+        loaded.add(ident)
+        target.clear()
+        target.update(stored)
 
     async def refresh_bot_data(self, bot_data: dict[Any, Any]) -> None:
         return None
